@@ -1,0 +1,61 @@
+"""The confidence bounds and tests of Cohen, Rosenfeld & Kolter (ICML 2019), in one place.
+
+All functions accept numpy arrays (vectorised) or plain numbers.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import beta, binomtest, norm
+
+
+def check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}; the paper uses alpha = 0.001")
+
+
+def _check_counts(successes, trials) -> tuple[np.ndarray, np.ndarray]:
+    k, n = np.asarray(successes), np.asarray(trials)
+    if np.any(n < 1) or np.any(k < 0) or np.any(k > n):
+        raise ValueError(f"counts must satisfy 0 <= successes <= trials and trials >= 1, got {k} of {n}")
+    return k, n
+
+
+def clopper_pearson_lower(successes, trials, alpha: float):
+    """One-sided (1 - alpha) lower bound on p from k successes in n trials.
+
+    Clopper & Pearson (1934): p_lower = Beta(alpha; k, n - k + 1) quantile, and 0 when k = 0.
+    Cohen et al. (2019), Algorithm 2, LowerConfBound.
+    """
+    check_alpha(alpha)
+    k, n = _check_counts(successes, trials)
+    with np.errstate(invalid="ignore"):
+        bound = beta.ppf(alpha, k, n - k + 1)
+    return np.where(k == 0, 0.0, bound)
+
+
+def clopper_pearson_upper(successes, trials, alpha: float):
+    """One-sided (1 - alpha) upper bound on p: Beta(1 - alpha; k + 1, n - k) quantile, 1 when k = n."""
+    check_alpha(alpha)
+    k, n = _check_counts(successes, trials)
+    with np.errstate(invalid="ignore"):
+        bound = beta.ppf(1.0 - alpha, k + 1, n - k)
+    return np.where(k == n, 1.0, bound)
+
+
+def binomial_pvalue(successes: int, trials: int, p: float = 0.5) -> float:
+    """Two-sided exact binomial test p-value of k in n at p (Cohen et al. Algorithm 1, BinomPValue)."""
+    if trials == 0:
+        return 1.0
+    return float(binomtest(int(successes), int(trials), p, alternative="two-sided").pvalue)
+
+
+def gaussian_radius(sigma: float, p_a_lower, p_b_upper=None):
+    """Certified l2 radius of Gaussian smoothing, Cohen et al. (2019) Theorem 1.
+
+    R = sigma / 2 * (PhiInv(pA) - PhiInv(pB)); with pB = 1 - pA this is sigma * PhiInv(pA).
+    Zero where pA <= pB (nothing is certified).
+    """
+    p_a = np.asarray(p_a_lower, dtype=float)
+    p_b = 1.0 - p_a if p_b_upper is None else np.asarray(p_b_upper, dtype=float)
+    radius = sigma / 2.0 * (norm.ppf(p_a) - norm.ppf(p_b))
+    return np.where(p_a > p_b, radius, 0.0)
