@@ -1,0 +1,103 @@
+"""Certification time per image: our sampler against a reference-style loop, measured in one run.
+
+The reference-style loop is the sampling loop of Cohen et al.'s released code: per batch it repeats the
+image, draws noise with randn_like, and copies the predictions to the host for numpy counting (one host
+sync per batch).
+
+    python -m bench.throughput --arch cifar_resnet110 --n 10000 --batch 400 --images 2
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from smoothing.architectures import create_architecture
+from smoothing.core import Smooth
+from smoothing.datasets import create_dataset, dataset_info
+from smoothing.training import resolve_device
+
+
+@torch.no_grad()
+def reference_style_counts(
+    model: nn.Module, x: torch.Tensor, num: int, sigma: float, batch_size: int, num_classes: int,
+    generator: torch.Generator | None = None,
+) -> np.ndarray:
+    """Counts of argmax f(x + e) the reference's way: repeat, fresh noise, host copy and numpy per batch."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    remaining = num
+    while remaining > 0:
+        size = min(batch_size, remaining)
+        remaining -= size
+        batch = x.repeat((size, 1, 1, 1))
+        noise = torch.randn(batch.shape, generator=generator, device=batch.device) * sigma
+        predictions = model(batch + noise).argmax(1).cpu().numpy()
+        counts += np.bincount(predictions, minlength=num_classes)
+    return counts
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def time_certification(
+    arch: str, dataset: str, n0: int, n: int, batch: int, images: int, sigma: float = 0.25, device: str = "auto",
+) -> pd.DataFrame:
+    """Seconds per certified image (n0 + n samples) with our Smooth and with the reference-style loop,
+    alternating image by image on the same model and inputs. Random weights: timing only."""
+    torch_device = resolve_device(device)
+    info = dataset_info(dataset)
+    model = create_architecture(arch, dataset).to(torch_device).eval()
+    data = create_dataset("cifar10-embedded") if dataset == "cifar10" else None
+    inputs = [data[i][0] if data else torch.rand(info.input_shape) for i in range(images)]
+    smoothed = Smooth(model, info.num_classes, sigma)
+    rows = []
+    for i, x in enumerate(inputs):
+        x = x.to(torch_device)
+        for method in ("ours", "reference-style"):
+            if torch_device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            if method == "ours":
+                smoothed.certify(x, n0, n, 0.001, batch)
+            else:
+                reference_style_counts(model, x, n0, sigma, batch, info.num_classes)
+                reference_style_counts(model, x, n, sigma, batch, info.num_classes)
+            if torch_device.type == "cuda":
+                torch.cuda.synchronize()
+            rows.append(dict(arch=arch, method=method, image=i, n0=n0, n=n, batch=batch,
+                             seconds=time.perf_counter() - started, device=device_name(torch_device),
+                             torch=torch.__version__))
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="cifar_resnet110")
+    parser.add_argument("--dataset", default="cifar10")
+    parser.add_argument("--n0", type=int, default=100)
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=400)
+    parser.add_argument("--images", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", type=Path, help="CSV file for the per-image rows")
+    args = parser.parse_args()
+    frame = time_certification(args.arch, args.dataset, args.n0, args.n, args.batch, args.images, device=args.device)
+    summary = frame.groupby("method")["seconds"].agg(["mean", "min", "max", "count"])
+    print(summary.to_string(float_format="%.2f"))
+    print(f"speed-up (reference-style / ours, mean): {summary.loc['reference-style', 'mean'] / summary.loc['ours', 'mean']:.3f}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.out, index=False)
+
+
+if __name__ == "__main__":
+    main()

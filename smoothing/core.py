@@ -1,0 +1,135 @@
+"""PREDICT and CERTIFY of Cohen, Rosenfeld & Kolter (ICML 2019), Algorithms 1 and 2.
+
+`Smooth` is a drop-in replacement for the reference implementation's ``core.Smooth``:
+same constructor, ``predict(x, n, alpha, batch_size)`` and ``certify(x, n0, n, alpha, batch_size)``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from smoothing.sampler import NoiseSampler, check_images
+from smoothing.statistics import binomial_pvalue, check_alpha, clopper_pearson_lower, gaussian_radius
+
+ABSTAIN = -1
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """What CERTIFY knows about one input: enough for any guarantee built on the same counts."""
+
+    prediction: int  # cA, or ABSTAIN
+    radius: float  # sigma * PhiInv(p_a_lower), 0 on abstain
+    p_a_lower: float  # one-sided (1 - alpha) Clopper-Pearson lower bound on P(f(x + e) = cA)
+    top_class: int  # cA chosen from the selection counts, also when abstaining
+    counts: np.ndarray  # estimation counts, one per class, summing to n
+    n0: int
+    n: int
+    alpha: float
+    sigma: float
+    seconds: float  # wall time of this input's share of the sampling
+
+    @property
+    def count_a(self) -> int:
+        return int(self.counts[self.top_class])
+
+
+def check_sample_sizes(n: int, batch_size: int, n0: int | None = None) -> None:
+    if n < 1 or batch_size < 1:
+        raise ValueError(f"n and batch_size must be positive, got n={n}, batch_size={batch_size}")
+    if n0 is not None and not 1 <= n0 <= n:
+        raise ValueError(
+            f"n0 must lie in [1, n]: n0={n0}, n={n}; n0 selection samples only pick the class "
+            "(the paper: n0=100, n=100,000)"
+        )
+
+
+class Smooth:
+    """The smoothed classifier g(x) = argmax_c P(f(x + e) = c), e ~ N(0, sigma^2 I)."""
+
+    ABSTAIN = ABSTAIN
+
+    def __init__(
+        self,
+        base_classifier: nn.Module,
+        num_classes: int,
+        sigma: float,
+        *,
+        precision: str = "fp32",
+        channels_last: bool = False,
+        seed: int | None = None,
+        input_shape: tuple[int, ...] | None = None,
+    ):
+        self.base_classifier = base_classifier
+        self.num_classes = num_classes
+        self.sigma = float(sigma)
+        self.input_shape = input_shape
+        self.sampler = NoiseSampler(
+            base_classifier, num_classes, sigma, precision=precision, channels_last=channels_last, seed=seed
+        )
+
+    def _images(self, x: torch.Tensor, batched: bool) -> torch.Tensor:
+        if not batched:
+            if not isinstance(x, torch.Tensor) or x.dim() != 3:
+                shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+                raise ValueError(f"expected one image shaped (C, H, W), got {shape}; use certify_batch for a batch")
+            x = x.unsqueeze(0)
+        check_images(x, self.input_shape)
+        self.base_classifier.eval()
+        return x
+
+    def predict(self, x: torch.Tensor, n: int, alpha: float, batch_size: int) -> int:
+        """Algorithm 1: the top class of n noisy votes, or ABSTAIN unless a two-sided binomial test
+        of nA against nA + nB at p = 1/2 rejects at level alpha (then P(wrong answer) <= alpha)."""
+        check_alpha(alpha)
+        check_sample_sizes(n, batch_size)
+        counts = self.sampler.counts(self._images(x, batched=False), n, batch_size)[0]
+        top2 = counts.argsort()[::-1][:2]
+        count_a, count_b = int(counts[top2[0]]), int(counts[top2[1]])
+        if binomial_pvalue(count_a, count_a + count_b, 0.5) > alpha:
+            return ABSTAIN
+        return int(top2[0])
+
+    def certify(self, x: torch.Tensor, n0: int, n: int, alpha: float, batch_size: int) -> tuple[int, float]:
+        """Algorithm 2 for one image: (prediction, radius), (ABSTAIN, 0.0) when pA_lower < 1/2."""
+        certificate = self.certify_batch(self._images(x, batched=False), n0, n, alpha, batch_size)[0]
+        return certificate.prediction, certificate.radius
+
+    def certify_batch(
+        self, xs: torch.Tensor, n0: int, n: int, alpha: float, batch_size: int
+    ) -> list[Certificate]:
+        """Algorithm 2 (CERTIFY) for each image of xs (B, C, H, W), images packed into shared batches.
+
+        cA = argmax of n0 selection counts; nA = votes for cA among n fresh samples;
+        pA_lower = LowerConfBound(nA, n, 1 - alpha); abstain if pA_lower < 1/2,
+        else radius = sigma * PhiInv(pA_lower).
+        """
+        check_alpha(alpha)
+        check_sample_sizes(n, batch_size, n0)
+        xs = self._images(xs, batched=True)
+        started = time.perf_counter()
+        top_class = self.sampler.counts(xs, n0, batch_size).argmax(axis=1)
+        counts = self.sampler.counts(xs, n, batch_size)
+        count_a = counts[np.arange(len(xs)), top_class]
+        p_a_lower = clopper_pearson_lower(count_a, n, alpha)
+        radius = gaussian_radius(self.sigma, p_a_lower)
+        seconds = (time.perf_counter() - started) / len(xs)
+        return [
+            Certificate(
+                prediction=int(top_class[i]) if p_a_lower[i] >= 0.5 else ABSTAIN,
+                radius=float(radius[i]),
+                p_a_lower=float(p_a_lower[i]),
+                top_class=int(top_class[i]),
+                counts=counts[i],
+                n0=n0,
+                n=n,
+                alpha=alpha,
+                sigma=self.sigma,
+                seconds=seconds,
+            )
+            for i in range(len(xs))
+        ]

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"developers' data folder {SHARED} is absent")
+    return SHARED
+
+
+class LinearTwoClass(nn.Module):
+    """f(x) = 1 if w.x + b > 0 else 0, as logits (0, w.x + b). Under N(0, sigma^2 I) noise,
+    P(f(x + e) = f(x)) = Phi(|w.x + b| / (sigma ||w||)): the smoothed classifier's exact answer."""
+
+    def __init__(self, w: torch.Tensor, b: float):
+        super().__init__()
+        self.w = nn.Parameter(w.flatten().clone(), requires_grad=False)
+        self.b = b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        margin = x.flatten(1) @ self.w + self.b
+        return torch.stack([torch.zeros_like(margin), margin], dim=1)
+
+    def distance(self, x: torch.Tensor) -> torch.Tensor:
+        """l2 distance of each image of x (B, ...) to the decision boundary."""
+        return (x.flatten(1) @ self.w + self.b).abs() / self.w.norm()
+
+
+@pytest.fixture
+def linear_model() -> LinearTwoClass:
+    generator = torch.Generator().manual_seed(1)
+    return LinearTwoClass(torch.randn(1, 4, 4, generator=generator), b=-0.2)

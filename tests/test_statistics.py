@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+from scipy.stats import binom, norm
+
+from smoothing.statistics import (
+    binomial_pvalue,
+    clopper_pearson_lower,
+    clopper_pearson_upper,
+    gaussian_radius,
+)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.8, 0.95, 0.99])
+@pytest.mark.parametrize("n", [20, 100, 1000])
+def test_lower_bound_coverage(p, n):
+    """Over many binomial draws, P(p_lower > p) <= alpha (within simulation error)."""
+    alpha, draws = 0.05, 40_000
+    successes = np.random.default_rng(0).binomial(n, p, size=draws)
+    failures = np.mean(clopper_pearson_lower(successes, n, alpha) > p)
+    assert failures <= alpha + 4 * np.sqrt(alpha * (1 - alpha) / draws)
+
+
+@pytest.mark.parametrize("p", [0.01, 0.2, 0.5])
+def test_upper_bound_coverage(p):
+    alpha, draws, n = 0.05, 40_000, 200
+    successes = np.random.default_rng(1).binomial(n, p, size=draws)
+    failures = np.mean(clopper_pearson_upper(successes, n, alpha) < p)
+    assert failures <= alpha + 4 * np.sqrt(alpha * (1 - alpha) / draws)
+
+
+def test_lower_bound_closed_forms():
+    # k = n: P(all n succeed) = p^n = alpha at the bound, so p_lower = alpha^(1/n).
+    assert clopper_pearson_lower(100, 100, 0.001) == pytest.approx(0.001 ** (1 / 100))
+    assert clopper_pearson_lower(0, 100, 0.001) == 0.0
+    assert clopper_pearson_upper(0, 100, 0.001) == pytest.approx(1 - 0.001 ** (1 / 100))
+    # Defining property: p_lower is the p at which P(X >= k | n, p) = alpha (binomial tail, not beta).
+    for k, n in [(99_990, 100_000), (700, 1000), (3, 20)]:
+        assert binom.sf(k - 1, n, clopper_pearson_lower(k, n, 0.001)) == pytest.approx(0.001, rel=1e-6)
+        assert binom.cdf(k, n, clopper_pearson_upper(k, n, 0.001)) == pytest.approx(0.001, rel=1e-6)
+
+
+def test_lower_bound_is_not_the_point_estimate():
+    """An unsound 'bound' equal to k/n would fail coverage; the real one sits below it."""
+    k, n = np.arange(1, 100), 100
+    assert np.all(clopper_pearson_lower(k, n, 0.001) < k / n)
+
+
+def test_gaussian_radius_values():
+    assert gaussian_radius(1.0, 0.99) == pytest.approx(2.3263, abs=1e-4)
+    assert gaussian_radius(0.5, 0.9) == pytest.approx(0.5 * norm.ppf(0.9))
+    assert gaussian_radius(1.0, 0.5) == 0.0
+    assert gaussian_radius(1.0, 0.3) == 0.0
+    assert gaussian_radius(1.0, 0.8, 0.1) == pytest.approx(0.5 * (norm.ppf(0.8) - norm.ppf(0.1)))
+    assert gaussian_radius(1.0, 0.4, 0.45) == 0.0
+
+
+def test_binomial_pvalue():
+    assert binomial_pvalue(10, 10) == pytest.approx(2 * 0.5**10)
+    assert binomial_pvalue(5, 10) == pytest.approx(1.0)
+    assert binomial_pvalue(0, 0) == 1.0
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, -0.1, 1.5])
+def test_alpha_outside_unit_interval(alpha):
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        clopper_pearson_lower(5, 10, alpha)
+
+
+def test_impossible_counts():
+    with pytest.raises(ValueError, match="successes <= trials"):
+        clopper_pearson_lower(11, 10, 0.01)
