@@ -1,0 +1,65 @@
+"""Datasets as (image in [0, 1] shaped (C, H, W), label) pairs, behind a registry.
+
+Adding a dataset is one new module in this package: a torch Dataset class with a class attribute
+`info` (DatasetInfo), registered with ``@register_dataset(name)`` and built as ``cls(split, root)``.
+A user's data path always comes from the `root` argument (CLI flag) or the dataset's environment variable.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from smoothing.registry import Registry
+
+DATASETS: Registry[Dataset] = Registry("dataset", "smoothing.datasets")
+register_dataset = DATASETS.register
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    env_var: str | None = None  # where the data root is read from when no root is given
+
+
+CIFAR10_INFO = DatasetInfo(10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), "SMOOTHBENCH_DATA")
+IMAGENET_INFO = DatasetInfo(1000, (3, 224, 224), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "IMAGENET_DIR")
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The data folder is missing or incomplete; the message says where we looked and how to point us."""
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    return DATASETS.get(name).info
+
+
+def create_dataset(name: str, split: str = "test", root: str | os.PathLike | None = None) -> Dataset:
+    """The dataset `name` ('cifar10', 'imagenet', 'cifar10-embedded', ...) for split 'train' or 'test'."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return DATASETS.get(name)(split=split, root=root)
+
+
+def dataset_names() -> list[str]:
+    return DATASETS.names()
+
+
+def resolve_root(name: str, root: str | os.PathLike | None, info: DatasetInfo) -> Path:
+    """The data root: the explicit argument, else the dataset's environment variable."""
+    if root is None and info.env_var:
+        root = os.environ.get(info.env_var)
+    if root is None:
+        raise DataNotFoundError(
+            f"no data folder given for {name!r}: pass --data-root PATH"
+            + (f" or set the environment variable {info.env_var}" if info.env_var else "")
+        )
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise DataNotFoundError(f"data folder for {name!r} not found: {path} does not exist or is not a folder")
+    return path
