@@ -1,0 +1,170 @@
+"""`smoothbench`: certify, predict and train from the command line.
+
+`certify` and `predict` take the reference's arguments (dataset, base classifier checkpoint, sigma,
+output file, --batch --skip --max --N0 --N --alpha) and write its TSV columns, one flushed row per input.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from smoothing.architectures import architecture_names, create_architecture
+from smoothing.checkpoints import load_checkpoint
+from smoothing.core import ABSTAIN, Smooth
+from smoothing.datasets import create_dataset, dataset_info, dataset_names
+from smoothing.sampler import PRECISIONS, image_seed
+from smoothing.training import TrainConfig, resolve_device, train_with_noise
+
+from bench.tsv import ResumableTSV, format_radius
+
+CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
+PREDICT_COLUMNS = ["idx", "label", "predict", "correct", "time"]
+
+
+def selected_positions(length: int, skip: int, maximum: int) -> Iterator[int]:
+    """The reference's selection: every `skip`-th position, stopping at position `maximum` (-1: all)."""
+    if skip < 1:
+        raise ValueError(f"--skip must be >= 1, got {skip}")
+    stop = length if maximum < 0 else min(length, maximum)
+    return iter(range(0, stop, skip))
+
+
+def _add_smoothing_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", choices=dataset_names(), help="which dataset")
+    parser.add_argument("base_classifier", help="checkpoint of the base classifier (checkpoint.pth.tar)")
+    parser.add_argument("sigma", type=float, help="noise level sigma of the smoothed classifier")
+    parser.add_argument("outfile", help="output TSV file")
+    parser.add_argument("--arch", choices=architecture_names(), help="architecture, if the checkpoint does not name one")
+    parser.add_argument("--split", choices=["train", "test"], default="test")
+    parser.add_argument("--data-root", help="data folder (default: $SMOOTHBENCH_DATA for cifar10, $IMAGENET_DIR for imagenet)")
+    parser.add_argument("--batch", type=int, default=1000, help="batch size")
+    parser.add_argument("--skip", type=int, default=1, help="take every skip-th example")
+    parser.add_argument("--max", type=int, default=-1, help="stop before this example index (-1: all)")
+    parser.add_argument("--N", type=int, default=100_000, help="number of Monte Carlo samples")
+    parser.add_argument("--alpha", type=float, default=0.001, help="failure probability")
+    parser.add_argument("--seed", type=int, help="seed the noise (per image) for a reproducible run")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:K")
+    parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                        help="bf16/fp16 certify the reduced-precision base classifier, not the fp32 one")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--overwrite", action="store_true", help="start again instead of resuming outfile")
+
+
+def _smoothed_classifier(args: argparse.Namespace) -> tuple[Smooth, torch.utils.data.Dataset]:
+    device = resolve_device(args.device)
+    info = dataset_info(args.dataset)
+    model, _ = load_checkpoint(args.base_classifier, args.dataset, args.arch, device)
+    smoothed = Smooth(
+        model, info.num_classes, args.sigma, precision=args.precision, channels_last=args.channels_last,
+        input_shape=info.input_shape,
+    )
+    return smoothed, create_dataset(args.dataset, args.split, args.data_root)
+
+
+def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
+    """Shared loop of certify and predict: select, resume, evaluate each input, write its row."""
+    smoothed, dataset = _smoothed_classifier(args)
+    settings = {k: v for k, v in vars(args).items() if k not in ("device", "overwrite", "handler")}
+    indices = getattr(dataset, "indices", None)
+    positions = list(selected_positions(len(dataset), args.skip, args.max))
+    with ResumableTSV(args.outfile, columns, settings, args.overwrite) as out:
+        todo = [p for p in positions if int(indices[p] if indices is not None else p) not in out.done]
+        progress = tqdm(todo, initial=len(positions) - len(todo), total=len(positions), unit="image",
+                        desc=args.command, file=sys.stderr)
+        for position in progress:
+            idx = int(indices[position]) if indices is not None else position
+            x, label = dataset[position]
+            if args.seed is not None:
+                smoothed.sampler.manual_seed(image_seed(args.seed, idx))
+            started = time.perf_counter()
+            prediction, *rest = evaluate(smoothed, x)
+            seconds = time.perf_counter() - started
+            out.write([idx, label, prediction, *rest, int(prediction == label), f"{seconds:.4f}"])
+            progress.set_postfix(samples_per_s=f"{args.N / seconds:,.0f}", last=prediction)
+
+
+def certify_command(args: argparse.Namespace) -> None:
+    if not 1 <= args.N0 <= args.N:
+        raise ValueError(f"--N0 must lie in [1, --N]: got N0={args.N0}, N={args.N}")
+
+    def evaluate(smoothed: Smooth, x: torch.Tensor) -> tuple[int, str]:
+        prediction, radius = smoothed.certify(x, args.N0, args.N, args.alpha, args.batch)
+        return prediction, format_radius(radius)
+
+    _run(args, CERTIFY_COLUMNS, evaluate)
+
+
+def predict_command(args: argparse.Namespace) -> None:
+    _run(args, PREDICT_COLUMNS, lambda smoothed, x: (smoothed.predict(x, args.N, args.alpha, args.batch),))
+
+
+def train_command(args: argparse.Namespace) -> None:
+    config = TrainConfig(
+        noise_sd=args.noise_sd, epochs=args.epochs, batch=args.batch, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, lr_step_size=args.lr_step_size, gamma=args.gamma, workers=args.workers,
+    )
+    train_set = create_dataset(args.dataset, "train", args.data_root)
+    test_set = create_dataset(args.dataset, "test", args.data_root)
+    if args.pretrained:
+        model, _ = load_checkpoint(args.pretrained, args.dataset, args.arch)
+    else:
+        model = create_architecture(args.arch, args.dataset)
+    train_with_noise(
+        model, args.arch, args.dataset, train_set, args.outdir, config, test_set=test_set,
+        device=args.device, resume=args.resume,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smoothbench", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    certify = commands.add_parser("certify", help="CERTIFY (Cohen et al. Algorithm 2) each selected input")
+    _add_smoothing_arguments(certify)
+    certify.add_argument("--N0", type=int, default=100, help="selection samples")
+    certify.set_defaults(handler=certify_command)
+
+    predict = commands.add_parser("predict", help="PREDICT (Cohen et al. Algorithm 1) each selected input")
+    _add_smoothing_arguments(predict)
+    predict.set_defaults(handler=predict_command)
+
+    train = commands.add_parser("train", help="train a base classifier with Gaussian noise augmentation")
+    train.add_argument("dataset", choices=dataset_names())
+    train.add_argument("arch", choices=architecture_names())
+    train.add_argument("outdir", help="folder for checkpoint.pth.tar and log.tsv")
+    train.add_argument("--noise_sd", type=float, required=True, help="sigma of the training noise")
+    train.add_argument("--data-root")
+    train.add_argument("--pretrained", help="start from this checkpoint's weights (fine-tuning)")
+    train.add_argument("--epochs", type=int, default=90)
+    train.add_argument("--batch", type=int, default=256)
+    train.add_argument("--lr", type=float, default=0.1)
+    train.add_argument("--lr_step_size", type=int, default=30)
+    train.add_argument("--gamma", type=float, default=0.1)
+    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--weight-decay", type=float, default=1e-4)
+    train.add_argument("--workers", type=int, default=2)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--resume", action="store_true", help="continue from outdir/checkpoint.pth.tar")
+    train.set_defaults(handler=train_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        message = error.args[0] if error.args else str(error)
+        print(f"smoothbench {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Result files: tab-separated, one row per input, flushed per row, and resumable.
+
+Beside `out.tsv` a sidecar `out.tsv.settings.json` holds the settings that produced it; rerunning the
+same command keeps the finished rows and continues after them, while different settings are refused.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+def format_radius(radius: float) -> str:
+    """The radius to 3 significant digits, rounded down, so a printed radius never exceeds the certified one."""
+    if radius <= 0:
+        return "0.0"
+    quantum = 10.0 ** (math.floor(math.log10(radius)) - 2)
+    return f"{math.floor(radius / quantum) * quantum:.3}"
+
+
+class ResumableTSV:
+    def __init__(self, path: str | os.PathLike, columns: list[str], settings: dict[str, Any], overwrite: bool = False):
+        self.path = Path(path)
+        self.columns = columns
+        self.settings_path = self.path.with_name(self.path.name + ".settings.json")
+        self.done: set[int] = set()
+        if self.path.exists() and not overwrite:
+            self._check_resumable(settings)
+            self.done = self._finished_rows()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.settings_path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+            self.path.write_text("\t".join(columns) + "\n")
+        self._file = open(self.path, "a")
+
+    def _check_resumable(self, settings: dict[str, Any]) -> None:
+        stored = json.loads(self.settings_path.read_text()) if self.settings_path.exists() else None
+        if stored != json.loads(json.dumps(settings)):
+            raise ValueError(
+                f"{self.path} exists and was written with other settings ({self.settings_path}); "
+                "pass --overwrite to start again, or choose another output file"
+            )
+
+    def _finished_rows(self) -> set[int]:
+        """Indices of the complete rows; a torn last line (killed mid-write) is cut off."""
+        text = self.path.read_text()
+        lines = text.split("\n")
+        if lines[0].split("\t") != self.columns:
+            raise ValueError(f"{self.path}:1: header {lines[0]!r} is not {chr(9).join(self.columns)!r}")
+        complete = lines[1:-1]  # text after the last newline is a torn row
+        with open(self.path, "w") as f:
+            f.write("\n".join([lines[0], *complete]) + "\n")
+        done = set()
+        for number, line in enumerate(csv.reader(complete, delimiter="\t"), start=2):
+            if len(line) != len(self.columns):
+                raise ValueError(f"{self.path}:{number}: expected {len(self.columns)} columns, got {len(line)}")
+            done.add(int(line[0]))
+        return done
+
+    def write(self, row: list[Any]) -> None:
+        self._file.write("\t".join(map(str, row)) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "ResumableTSV":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
