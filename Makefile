@@ -6,7 +6,6 @@ DEMO_OUT := results/demo
 
 $(BIN)/smoothbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -21,4 +20,4 @@ test: install
 	$(BIN)/python -m pytest
 
 benchmark: install
-	$(BIN)/python -m pytest bench --benchmark-enable
+	$(BIN)/python -m pytest bench --benchmark-enable --benchmark-columns=mean,stddev,rounds

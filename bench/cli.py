@@ -11,7 +11,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import torch
+from tabulate import tabulate
 from tqdm.auto import tqdm
 
 from smoothing.architectures import architecture_names, create_architecture
@@ -71,14 +73,15 @@ def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
     """Shared loop of certify and predict: select, resume, evaluate each input, write its row."""
     smoothed, dataset = _smoothed_classifier(args)
     settings = {k: v for k, v in vars(args).items() if k not in ("device", "overwrite", "handler")}
-    indices = getattr(dataset, "indices", None)
-    positions = list(selected_positions(len(dataset), args.skip, args.max))
+    indices = getattr(dataset, "indices", None)  # official indices, where the dataset is a subset
+    selected = [(p, int(indices[p]) if indices is not None else p)
+                for p in selected_positions(len(dataset), args.skip, args.max)]
+    samples = args.N + getattr(args, "N0", 0)
     with ResumableTSV(args.outfile, columns, settings, args.overwrite) as out:
-        todo = [p for p in positions if int(indices[p] if indices is not None else p) not in out.done]
-        progress = tqdm(todo, initial=len(positions) - len(todo), total=len(positions), unit="image",
+        todo = [(position, idx) for position, idx in selected if idx not in out.done]
+        progress = tqdm(todo, initial=len(selected) - len(todo), total=len(selected), unit="image",
                         desc=args.command, file=sys.stderr)
-        for position in progress:
-            idx = int(indices[position]) if indices is not None else position
+        for position, idx in progress:
             x, label = dataset[position]
             if args.seed is not None:
                 smoothed.sampler.manual_seed(image_seed(args.seed, idx))
@@ -86,7 +89,23 @@ def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
             prediction, *rest = evaluate(smoothed, x)
             seconds = time.perf_counter() - started
             out.write([idx, label, prediction, *rest, int(prediction == label), f"{seconds:.4f}"])
-            progress.set_postfix(samples_per_s=f"{args.N / seconds:,.0f}", last=prediction)
+            progress.set_postfix(samples_per_s=f"{samples / seconds:,.0f}", last=prediction)
+
+
+SUMMARY_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def certified_accuracy(rows: pd.DataFrame, radii: tuple[float, ...]) -> list[float]:
+    """Approximate certified accuracy at radius r: the fraction of rows with correct = 1 and radius >= r."""
+    return [float(((rows["correct"] == 1) & (rows["radius"] >= r)).mean()) for r in radii]
+
+
+def certified_accuracy_summary(path: str | Path, radii: tuple[float, ...] = SUMMARY_RADII) -> str:
+    rows = pd.read_csv(path, sep="\t")
+    table = tabulate([certified_accuracy(rows, radii)], headers=[f"r = {r}" for r in radii], floatfmt=".3f",
+                     tablefmt="github")
+    abstained = int((rows["predict"] == ABSTAIN).sum())
+    return f"{path}: {len(rows)} images, {abstained} abstentions; certified accuracy\n{table}"
 
 
 def certify_command(args: argparse.Namespace) -> None:
@@ -98,6 +117,7 @@ def certify_command(args: argparse.Namespace) -> None:
         return prediction, format_radius(radius)
 
     _run(args, CERTIFY_COLUMNS, evaluate)
+    print(certified_accuracy_summary(args.outfile))
 
 
 def predict_command(args: argparse.Namespace) -> None:

@@ -1,0 +1,111 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from smoothing.architectures import create_architecture
+from smoothing.checkpoints import load_checkpoint, save_checkpoint
+from smoothing.datasets import create_dataset, dataset_info
+from smoothing.datasets.embedded import read_test_prefix
+
+
+def outputs_equal(a, b, shape=(2, 3, 32, 32)) -> bool:
+    x = torch.rand(shape)
+    with torch.no_grad():
+        return torch.equal(a.eval()(x), b.eval()(x))
+
+
+def test_round_trip(tmp_path):
+    model = create_architecture("cifar_resnet20", "cifar10")
+    save_checkpoint(tmp_path / "c.pth.tar", model, "cifar_resnet20", epoch=3, noise_sd=0.25)
+    loaded, checkpoint = load_checkpoint(tmp_path / "c.pth.tar", "cifar10")
+    assert checkpoint["epoch"] == 3 and checkpoint["arch"] == "cifar_resnet20"
+    assert outputs_equal(model, loaded)
+
+
+def test_reference_key_layout():
+    """Keys of the reference's Sequential(NormalizeLayer, cifar_resnet): normalisation not saved."""
+    keys = list(create_architecture("cifar_resnet110", "cifar10").state_dict())
+    assert keys[0] == "1.conv1.weight" and keys[-1] == "1.fc.bias"
+    assert "1.layer2.0.downsample.1.running_var" in keys and "1.layer3.17.conv2.weight" in keys
+    assert not any(k.startswith("0.") for k in keys)
+
+
+def test_dataparallel_prefix_is_stripped(tmp_path):
+    """The reference's ImageNet checkpoints: Sequential(NormalizeLayer, DataParallel(resnet50))."""
+    model = create_architecture("resnet50", "imagenet")
+    state = {k.replace("1.", "1.module.", 1): v for k, v in model.state_dict().items()}
+    torch.save({"arch": "resnet50", "state_dict": state, "epoch": 90}, tmp_path / "checkpoint.pth.tar")
+    loaded, _ = load_checkpoint(tmp_path / "checkpoint.pth.tar", "imagenet")
+    assert outputs_equal(model, loaded, (1, 3, 224, 224))
+
+
+def test_real_pretrained_weights(shared):
+    """Idelbayev's ResNet-20 (bare 'module.' state dict, no arch) on the embedded exact test images."""
+    path = shared / "models/pytorch_resnet_cifar10/pretrained_models/resnet20-12fca82f.th"
+    model, _ = load_checkpoint(path, "cifar10", arch="idelbayev_resnet20")
+    data = create_dataset("cifar10-embedded")
+    x = torch.stack([data[i][0] for i in range(len(data))])
+    with torch.no_grad():
+        accuracy = (model(x).argmax(1).numpy() == data.labels).mean()
+    assert accuracy > 0.88  # 91.78 % on the full test set
+
+
+def test_embedded_subset():
+    data = create_dataset("cifar10-embedded")
+    assert len(data) == 500 and list(data.indices[:3]) == [0, 1, 2]
+    assert list(data.labels[:10]) == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+    x, label = data[0]
+    assert x.shape == dataset_info("cifar10-embedded").input_shape and x.dtype == torch.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0 and label == 3
+    with pytest.raises(ValueError, match="test images only"):
+        create_dataset("cifar10-embedded", "train")
+
+
+def test_embedded_subset_is_pixel_exact(shared):
+    images, labels = read_test_prefix(shared / "data/cifar10-test-prefix/test_batch.prefix")
+    data = create_dataset("cifar10-embedded")
+    np.testing.assert_array_equal(data.images, images[:500])
+    np.testing.assert_array_equal(data.labels, labels[:500])
+
+
+def write_cifar_fixture(root, count=12):
+    """A cifar-10-batches-py folder in the real format: pickled dicts with uint8 'data' and 'labels'."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ["test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]:
+        entry = {b"batch_label": name.encode(), b"labels": rng.integers(0, 10, count).tolist(),
+                 b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8), b"filenames": []}
+        with open(folder / name, "wb") as f:
+            pickle.dump(entry, f, protocol=2)
+    return folder
+
+
+def test_cifar10_python_format(tmp_path, monkeypatch):
+    folder = write_cifar_fixture(tmp_path)
+    monkeypatch.setenv("SMOOTHBENCH_DATA", str(tmp_path))
+    test = create_dataset("cifar10")
+    with open(folder / "test_batch", "rb") as f:
+        raw = pickle.load(f)
+    x, label = test[5]
+    assert len(test) == 12 and label == raw[b"labels"][5]
+    expected = torch.from_numpy(raw[b"data"][5].reshape(3, 32, 32).astype(np.float32) / 255)
+    torch.testing.assert_close(x, expected)
+    train = create_dataset("cifar10", "train", root=folder)  # the batches folder itself works too
+    assert len(train) == 60 and train[0][0].shape == (3, 32, 32)
+
+
+def test_imagenet_folder(tmp_path):
+    for c in range(1000):
+        (tmp_path / "val" / f"n{c:08d}").mkdir(parents=True)
+    Image.new("RGB", (300, 260), (255, 0, 0)).save(tmp_path / "val" / "n00000007" / "a.JPEG")
+    for c in range(1000):
+        if c != 7:
+            Image.new("L", (40, 40)).save(tmp_path / "val" / f"n{c:08d}" / "b.JPEG")
+    data = create_dataset("imagenet", root=tmp_path)
+    x, label = data[7]
+    assert x.shape == (3, 224, 224) and label == 7 and x[0].min() > 0.9
+    assert data[0][0].shape == (3, 224, 224)  # grayscale converted to RGB

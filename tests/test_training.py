@@ -1,0 +1,54 @@
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from smoothing.architectures import create_architecture
+from smoothing.checkpoints import load_checkpoint, read_checkpoint
+from smoothing.training import TrainConfig, train_with_noise
+
+
+def tiny_data(count=48, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % 2
+    images = (labels[:, None, None, None].float() * 0.6 + 0.2).expand(count, 3, 32, 32).clone()
+    return TensorDataset(images + 0.05 * torch.randn(images.shape, generator=generator), labels)
+
+
+def test_trains_checkpoints_and_resumes(tmp_path):
+    config = TrainConfig(noise_sd=0.1, epochs=2, batch=16, lr=0.05, lr_step_size=1, workers=0)
+    model = create_architecture("cifar_resnet20", "cifar10")
+    log = train_with_noise(model, "cifar_resnet20", "cifar10", tiny_data(), tmp_path, config,
+                           test_set=tiny_data(seed=1), device="cpu")
+    assert [row["epoch"] for row in log] == ["1", "2"]
+    assert float(log[1]["lr"]) == pytest.approx(0.005) # StepLR: x0.1 after each epoch
+    checkpoint = read_checkpoint(tmp_path / "checkpoint.pth.tar")
+    assert checkpoint["epoch"] == 2 and checkpoint["noise_sd"] == 0.1 and checkpoint["arch"] == "cifar_resnet20"
+    loaded, _ = load_checkpoint(tmp_path / "checkpoint.pth.tar", "cifar10")
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x))
+
+    longer = TrainConfig(noise_sd=0.1, epochs=3, batch=16, lr=0.05, lr_step_size=1, workers=0)
+    resumed = train_with_noise(create_architecture("cifar_resnet20", "cifar10"), "cifar_resnet20", "cifar10",
+                               tiny_data(), tmp_path, longer, device="cpu", resume=True)
+    assert [row["epoch"] for row in resumed] == ["1", "2", "3"]
+    assert resumed[:2] == log  # finished epochs are kept, not redone
+    assert float(resumed[2]["lr"]) == pytest.approx(0.0005)
+    assert read_checkpoint(tmp_path / "checkpoint.pth.tar")["epoch"] == 3
+
+
+def test_noise_reaches_the_model(tmp_path):
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(3 * 32 * 32, 2)
+
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return self.linear(x.flatten(1))
+
+    data = tiny_data(8)
+    train_with_noise(Recorder(), "recorder", "cifar10", data, tmp_path, TrainConfig(noise_sd=0.5, epochs=1, batch=8, workers=0), device="cpu")
+    assert abs((seen[0] - data.tensors[0][torch.argsort(seen[0].mean(dim=(1, 2, 3)))]).std().item()) > 0.3
