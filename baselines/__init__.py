@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from smoothing.registry import Registry
+from smoothing.statistics import check_sigma
 
 if TYPE_CHECKING:
     from smoothing.core import Certificate
@@ -25,8 +26,7 @@ register_guarantee = GUARANTEES.register
 
 def check_guarantee_inputs(sigma: float, p_a, p_b=None) -> tuple[np.ndarray, np.ndarray]:
     """(p_a, p_b) as float arrays; p_b defaults to 1 - p_a (sound: other classes share 1 - P(cA))."""
-    if not (np.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a positive number, got {sigma}")
+    check_sigma(sigma)
     p_a = np.asarray(p_a, dtype=float)
     p_b = 1.0 - p_a if p_b is None else np.asarray(p_b, dtype=float)
     for name, p in (("p_a", p_a), ("p_b", p_b)):

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from smoothing.statistics import check_sigma
+
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -59,8 +61,7 @@ class NoiseSampler:
         channels_last: bool = False,
         seed: int | None = None,
     ):
-        if not (sigma > 0 and np.isfinite(sigma)):
-            raise ValueError(f"sigma must be a positive number, got {sigma}; the paper uses 0.12 to 1.0")
+        check_sigma(sigma)
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         if num_classes < 2:

@@ -13,6 +13,11 @@ def check_alpha(alpha: float) -> None:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}; the paper uses alpha = 0.001")
 
 
+def check_sigma(sigma: float) -> None:
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a positive number, got {sigma}; the paper uses 0.12 to 1.0")
+
+
 def _check_counts(successes, trials) -> tuple[np.ndarray, np.ndarray]:
     k, n = np.asarray(successes), np.asarray(trials)
     if np.any(n < 1) or np.any(k < 0) or np.any(k > n):
