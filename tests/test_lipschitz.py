@@ -1,0 +1,140 @@
+import pytest
+import torch
+from torch import nn
+from torch.autograd.functional import jacobian
+
+from baselines.lipschitz import LipschitzCertifier, conv_lipschitz, sequence_lipschitz
+from smoothing.architectures import NormalizeLayer
+from smoothing.architectures.cifar_resnet import BasicBlock
+from smoothing.architectures.idelbayev_resnet import OptionABlock
+
+
+def exact_operator_norm(layer: nn.Module, shape) -> float:
+    """||layer|| of a linear layer from its dense matrix (brute force)."""
+    matrix = jacobian(lambda z: layer(z[None])[0], torch.zeros(shape, dtype=torch.float64)).reshape(-1, int(torch.tensor(shape).prod()))
+    return torch.linalg.matrix_norm(matrix, ord=2).item()
+
+
+@pytest.mark.parametrize("stride,padding,size", [(1, 1, 6), (2, 1, 7), (1, 0, 5), (2, 2, 6)])
+def test_conv_bound_is_sound_and_estimate_is_tight(stride, padding, size):
+    torch.manual_seed(stride * 10 + padding)
+    conv = nn.Conv2d(3, 4, 3, stride=stride, padding=padding, bias=False).double()
+    bn = nn.BatchNorm2d(4).double().eval()
+    bn.weight.data.uniform_(-2, 2)
+    bn.running_var.data.uniform_(0.1, 2)
+    lipschitz = conv_lipschitz(conv, bn, (3, size, size))
+    exact = exact_operator_norm(nn.Sequential(conv, BatchNormScale(bn)), (3, size, size))
+    assert lipschitz.bound >= exact * (1 - 1e-9)
+    assert lipschitz.estimate == pytest.approx(exact, rel=1e-3)
+
+
+class BatchNormScale(nn.Module):
+    """The linear part of an eval-mode batch norm (its shift does not change a Lipschitz constant)."""
+
+    def __init__(self, bn: nn.BatchNorm2d):
+        super().__init__()
+        self.scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+
+    def forward(self, x):
+        return x * self.scale[:, None, None]
+
+
+class TinyResNet(nn.Module):
+    def __init__(self, block):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                                  block(4, 4), block(4, 8, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        return self.fc(self.body(x))
+
+
+def random_model(block, seed):
+    torch.manual_seed(seed)
+    net = TinyResNet(block)
+    for module in net.modules():  # non-trivial batch-norm statistics
+        if isinstance(module, nn.BatchNorm2d):
+            module.weight.data.uniform_(0.5, 1.5)
+            module.running_mean.data.normal_()
+            module.running_var.data.uniform_(0.5, 2.0)
+    model = nn.Sequential(NormalizeLayer((0.5, 0.4, 0.3), (0.2, 0.25, 0.3)), nn.Sequential(*net.body, net.fc))
+    return model.eval()
+
+
+@pytest.mark.parametrize("block", [BasicBlock, OptionABlock])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bound_exceeds_local_gradients_and_secants(block, seed):
+    model = random_model(block, seed)
+    certifier = LipschitzCertifier.for_model(model, (3, 8, 8))
+    bound = certifier.network.bound
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(5):
+        x = torch.rand(3, 8, 8, generator=generator)
+        local = torch.linalg.matrix_norm(jacobian(lambda z: model(z[None])[0], x).reshape(5, -1), ord=2).item()
+        assert local <= bound
+        d = torch.randn(3, 8, 8, generator=generator) * 0.1
+        with torch.no_grad():
+            secant = (model((x + d)[None]) - model(x[None])).norm() / d.norm()
+        assert secant <= bound
+    assert certifier.network.estimate <= bound
+
+
+def pgd_l2(model, x, label, radius, steps=50):
+    """Projected gradient ascent of the loss inside the l2 ball of radius[i] around each x[i]."""
+    radius = radius[:, None, None, None]
+    delta = torch.zeros_like(x, requires_grad=True)
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(model(x + delta), label)
+        (grad,) = torch.autograd.grad(loss, delta)
+        grad = grad / grad.flatten(1).norm(dim=1).clamp(min=1e-12)[:, None, None, None]
+        with torch.no_grad():
+            delta += radius / 4 * grad
+            norms = delta.flatten(1).norm(dim=1).clamp(min=1e-12)
+            delta *= (radius / norms[:, None, None, None]).clamp(max=1.0)
+    return model(x + delta).argmax(1)
+
+
+def test_certified_points_survive_pgd():
+    """Small-weight model, so radii are large enough to attack; no certified prediction may flip."""
+    torch.manual_seed(0)
+    model = nn.Sequential(NormalizeLayer((0.5, 0.5, 0.5), (1.0, 1.0, 1.0)),
+                          nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))).eval()
+    x = torch.rand(64, 3, 6, 6)
+    predictions, radii = LipschitzCertifier.for_model(model, (3, 6, 6)).certify(x)
+    assert (radii > 0).all()
+    attacked = pgd_l2(model, x, predictions, radii.float() * 0.999)
+    assert torch.equal(attacked, predictions)
+    # The same attack at 20x the radius flips some: the test can tell a loose from a wrong bound.
+    assert not torch.equal(pgd_l2(model, x, predictions, radii.float() * 20), predictions)
+
+
+def test_real_resnet20_bound(shared):
+    from smoothing.checkpoints import load_checkpoint
+
+    path = shared / "models/pytorch_resnet_cifar10/pretrained_models/resnet20-12fca82f.th"
+    model, _ = load_checkpoint(path, "cifar10", arch="idelbayev_resnet20")
+    certifier = LipschitzCertifier.for_model(model, (3, 32, 32))
+    x = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    local = torch.linalg.matrix_norm(jacobian(lambda z: model(z[None])[0], x).reshape(10, -1), ord=2).item()
+    assert local <= certifier.network.estimate <= certifier.network.bound
+
+
+def test_unsupported_layer():
+    with pytest.raises(ValueError, match="no Lipschitz rule for"):
+        sequence_lipschitz([nn.Sequential(nn.MaxPool2d(2)), nn.LSTM(2, 2)], (3, 4, 4))
+
+
+@pytest.mark.parametrize("block", [BasicBlock, OptionABlock])
+def test_residual_shortcut_is_counted(block):
+    """With the branch switched off (bn2's gamma = 0) the block is relu(shortcut(x)): only the shortcut
+    term of L_branch + L_shortcut keeps the bound above the true constant."""
+    torch.manual_seed(0)
+    residual = block(3, 3)
+    residual.bn2.weight.data.zero_()
+    model = nn.Sequential(NormalizeLayer((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+                          nn.Sequential(residual, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4))).eval()
+    bound = LipschitzCertifier.for_model(model, (3, 4, 4)).network.bound
+    x = torch.rand(3, 4, 4) + 0.1  # positive: relu passes the identity shortcut
+    local = torch.linalg.matrix_norm(jacobian(lambda z: model(z[None])[0], x).reshape(4, -1), ord=2).item()
+    assert local > 0 and local <= bound
