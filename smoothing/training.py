@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,13 +50,17 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 def run_epoch(
     model: nn.Module, loader: DataLoader, noise_sd: float, device: torch.device,
-    optimizer: torch.optim.Optimizer | None = None, description: str = "",
+    optimizer: torch.optim.Optimizer | None = None, description: str = "", criterion: Criterion | None = None,
 ) -> tuple[float, float]:
-    """(mean loss, accuracy) over one pass of `loader` on noisy inputs; trains when given an optimizer."""
+    """(mean loss, accuracy) over one pass of `loader` on noisy inputs; trains when given an optimizer.
+    The loss is cross-entropy unless a criterion(logits, targets) is given (e.g. the LMT loss)."""
     model.train(optimizer is not None)
-    criterion = nn.CrossEntropyLoss()
+    criterion = criterion or nn.CrossEntropyLoss()
     total_loss, correct, seen = 0.0, 0, 0
     with torch.set_grad_enabled(optimizer is not None):
         progress = tqdm(loader, desc=description, leave=False, unit="batch")
@@ -93,10 +98,14 @@ def train_with_noise(
     test_set: Dataset | None = None,
     device: str | torch.device = "auto",
     resume: bool = False,
+    criterion: Criterion | None = None,
+    checkpoint_fields: dict | None = None,
 ) -> list[dict[str, str]]:
-    """Train `model` (a Sequential(NormalizeLayer, net)) in place; returns the log rows."""
+    """Train `model` (a Sequential(NormalizeLayer, net)) in place; returns the log rows.
+    `criterion` replaces the cross-entropy, `checkpoint_fields` are saved with every checkpoint."""
     device = resolve_device(device) if isinstance(device, str) else device
     outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
     checkpoint_path, log_path = outdir / CHECKPOINT_NAME, outdir / "log.tsv"
     model.to(device)
     optimizer = torch.optim.SGD(
@@ -117,10 +126,12 @@ def train_with_noise(
     for epoch in tqdm(range(start_epoch, config.epochs), initial=start_epoch, total=config.epochs, desc="epochs"):
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss, train_acc = run_epoch(model, train_loader, config.noise_sd, device, optimizer, f"train {epoch + 1}")
+        train_loss, train_acc = run_epoch(
+            model, train_loader, config.noise_sd, device, optimizer, f"train {epoch + 1}", criterion
+        )
         scheduler.step()
         test_loss, test_acc = (
-            run_epoch(model, test_loader, config.noise_sd, device, None, f"test {epoch + 1}")
+            run_epoch(model, test_loader, config.noise_sd, device, None, f"test {epoch + 1}", criterion)
             if test_loader is not None else (float("nan"), float("nan"))
         )
         log.append(dict(zip(LOG_COLUMNS, map(str, (
@@ -135,6 +146,7 @@ def train_with_noise(
         save_checkpoint(
             checkpoint_path, model, arch, epoch=epoch + 1, dataset=dataset, noise_sd=config.noise_sd,
             optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), config=asdict(config),
+            **(checkpoint_fields or {}),
         )
     model.eval()
     return log
