@@ -28,74 +28,82 @@ from smoothing.architectures.idelbayev_resnet import OptionABlock, OptionAResNet
 ROUNDING = 1.0 + 1e-9  # float64 SVDs are accurate to ~1e-15 relative; keep a margin above that
 
 
-@dataclass(frozen=True)
-class Lipschitz:
-    """A sound upper bound and a power-iteration estimate of one operator's l2 Lipschitz constant."""
-
-    bound: float
-    estimate: float
-
-    def __mul__(self, other: "Lipschitz") -> "Lipschitz":
-        return Lipschitz(self.bound * other.bound, self.estimate * other.estimate)
-
-    def __add__(self, other: "Lipschitz") -> "Lipschitz":
-        return Lipschitz(self.bound + other.bound, self.estimate + other.estimate)
-
-
-ONE = Lipschitz(1.0, 1.0)
-
-
-def folded_kernel(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> torch.Tensor:
+def folded_kernel(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype | None = None) -> torch.Tensor:
     """The kernel of conv followed by an eval-mode batch norm (gamma / sqrt(var + eps) per channel)."""
-    weight = conv.weight.detach().double()
+    weight = conv.weight.to(dtype or conv.weight.dtype)
     if bn is None:
         return weight
-    scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.detach().double() + bn.eps)
+    scale = bn.weight.to(weight.dtype) / torch.sqrt(bn.running_var.to(weight.dtype) + bn.eps)
     return weight * scale[:, None, None, None]
 
 
-def circular_conv_bound(kernel: torch.Tensor, height: int, width: int, padding: tuple[int, int]) -> float:
+def circular_conv_bound(kernel: torch.Tensor, height: int, width: int, padding: tuple[int, int]) -> torch.Tensor:
     """max over DFT frequencies of ||K_hat(f)||_2 on a grid that holds the padded input."""
     grid = (max(height + 2 * padding[0], kernel.shape[2]), max(width + 2 * padding[1], kernel.shape[3]))
     spectrum = torch.fft.fft2(kernel, s=grid).permute(2, 3, 0, 1)  # (N, M, out, in)
-    return torch.linalg.matrix_norm(spectrum, ord=2).max().item() * ROUNDING
+    return torch.linalg.matrix_norm(spectrum, ord=2).max() * ROUNDING
 
 
-def conv_power_iteration(conv: nn.Conv2d, kernel: torch.Tensor, shape: tuple[int, ...], iterations: int = 100) -> float:
-    """||conv|| of the real operator (stride, padding) by power iteration; approaches it from below."""
-    v = torch.randn((1, *shape), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    out_shape = F.conv2d(v, kernel, stride=conv.stride, padding=conv.padding).shape
-    output_padding = tuple(
-        shape[1 + d] - ((out_shape[2 + d] - 1) * conv.stride[d] - 2 * conv.padding[d] + kernel.shape[2 + d])
-        for d in range(2)
-    )
-    for _ in range(iterations):
-        v = v / v.norm()
-        u = F.conv2d(v, kernel, stride=conv.stride, padding=conv.padding)
-        v = F.conv_transpose2d(u, kernel, stride=conv.stride, padding=conv.padding, output_padding=output_padding)
-    v = v / v.norm()
-    return F.conv2d(v, kernel, stride=conv.stride, padding=conv.padding).norm().item()
+class SoundBounds:
+    """Operator norms that are upper bounds by construction (float64, no gradient)."""
+
+    def conv(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, shape: tuple[int, ...]) -> torch.Tensor:
+        with torch.no_grad():
+            return circular_conv_bound(folded_kernel(conv, bn, torch.float64), shape[1], shape[2], conv.padding)
+
+    def linear(self, weight: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.linalg.matrix_norm(weight.double(), ord=2) * ROUNDING
 
 
-def conv_lipschitz(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, shape: tuple[int, ...]) -> Lipschitz:
-    if conv.groups != 1 or conv.dilation != (1, 1) or isinstance(conv.padding, str):
-        raise ValueError("Lipschitz bounds support plain convolutions (groups 1, dilation 1, numeric padding)")
-    kernel = folded_kernel(conv, bn)
-    return Lipschitz(circular_conv_bound(kernel, shape[1], shape[2], conv.padding),
-                     conv_power_iteration(conv, kernel, shape))
+class PowerIteration:
+    """Operator norms by power iteration on the real operators (conv2d / conv_transpose2d with their stride
+    and padding). The vectors are cached per layer, so a few iterations per call suffice when the weights
+    change slowly (LMT training); the value keeps its gradient with respect to the weights."""
+
+    def __init__(self, iterations: int = 100):
+        self.iterations = iterations
+        self.vectors: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
+
+    def _vector(self, key: tuple[int, tuple[int, ...]], like: torch.Tensor) -> torch.Tensor:
+        if key not in self.vectors:
+            generator = torch.Generator().manual_seed(len(self.vectors))
+            self.vectors[key] = torch.randn(key[1], generator=generator, dtype=like.dtype).to(like.device)
+        return self.vectors[key]
+
+    def conv(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, shape: tuple[int, ...]) -> torch.Tensor:
+        kernel = folded_kernel(conv, bn)
+        forward = lambda v: F.conv2d(v, kernel, stride=conv.stride, padding=conv.padding)
+        key = (id(conv), (1, *shape))
+        v = self._vector(key, kernel)
+        with torch.no_grad():
+            out_shape = forward(v).shape
+            output_padding = tuple(
+                shape[1 + d] - ((out_shape[2 + d] - 1) * conv.stride[d] - 2 * conv.padding[d] + kernel.shape[2 + d])
+                for d in range(2)
+            )
+            for _ in range(self.iterations):
+                v = F.conv_transpose2d(forward(v / v.norm()), kernel, stride=conv.stride, padding=conv.padding,
+                                       output_padding=output_padding)
+            self.vectors[key] = v = v / v.norm()
+        return forward(v).norm()
+
+    def linear(self, weight: torch.Tensor) -> torch.Tensor:
+        key = (id(weight), (weight.shape[1],))
+        v = self._vector(key, weight)
+        with torch.no_grad():
+            for _ in range(self.iterations):
+                v = weight.T @ (weight @ (v / v.norm()))
+            self.vectors[key] = v = v / v.norm()
+        return (weight @ v).norm()
 
 
-def linear_lipschitz(weight: torch.Tensor) -> Lipschitz:
-    norm = torch.linalg.matrix_norm(weight.detach().double(), ord=2).item()
-    return Lipschitz(norm * ROUNDING, norm)
+Norms = SoundBounds | PowerIteration
 
 
 def _layers(module: nn.Module) -> list[nn.Module]:
     """The forward sequence of a supported network."""
-    if isinstance(module, CifarResNet):
-        return [module.conv1, module.bn1, module.relu, module.layer1, module.layer2, module.layer3,
-                nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    if isinstance(module, OptionAResNet):
+    if isinstance(module, (CifarResNet, OptionAResNet)):
         return [module.conv1, module.bn1, nn.ReLU(), module.layer1, module.layer2, module.layer3,
                 nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     if isinstance(module, nn.Sequential):
@@ -103,47 +111,55 @@ def _layers(module: nn.Module) -> list[nn.Module]:
     raise ValueError(f"no Lipschitz rule for {type(module).__name__}; supported: Sequential, CIFAR ResNets")
 
 
-def sequence_lipschitz(layers: list[nn.Module], shape: tuple[int, ...]) -> tuple[Lipschitz, tuple[int, ...]]:
-    """(bound of the composition, output shape), folding each batch norm into the conv before it."""
-    total, i = ONE, 0
+def sequence_lipschitz(layers: list[nn.Module], shape: tuple[int, ...], norms: Norms) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """(Lipschitz bound of the composition, output shape); a batch norm is folded into the conv before it."""
+    total, i = torch.ones((), dtype=torch.float64), 0
     while i < len(layers):
         layer = layers[i]
         following = layers[i + 1] if i + 1 < len(layers) else None
         if isinstance(layer, nn.Conv2d):
             bn = following if isinstance(following, nn.BatchNorm2d) else None
-            total = total * conv_lipschitz(layer, bn, shape)
+            total = total * norms.conv(layer, bn, shape)
             i += 1 if bn is None else 2
             layer = nn.Sequential(layer, bn) if bn is not None else layer
         else:
-            total = total * layer_lipschitz(layer, shape)
+            total = total * layer_lipschitz(layer, shape, norms)
             i += 1
         with torch.no_grad():
-            shape = tuple(layer.eval()(torch.zeros((1, *shape))).shape[1:])
+            shape = tuple(_eval_forward(layer, torch.zeros((1, *shape))).shape[1:])
     return total, shape
 
 
-def layer_lipschitz(layer: nn.Module, shape: tuple[int, ...]) -> Lipschitz:
+def _eval_forward(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Run layer in eval mode (for shapes), then give every submodule back its own training flag."""
+    flags = [(module, module.training) for module in layer.modules()]
+    try:
+        return layer.eval()(x.to(next(layer.parameters(), x).device))
+    finally:
+        for module, training in flags:
+            module.training = training
+
+
+def layer_lipschitz(layer: nn.Module, shape: tuple[int, ...], norms: Norms) -> torch.Tensor:
     if isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity)):
-        return ONE
+        return torch.ones((), dtype=torch.float64)
     if isinstance(layer, NormalizeLayer):
-        value = (1.0 / layer.std.double()).max().item()
-        return Lipschitz(value, value)
+        return (1.0 / layer.std.double()).max()
     if isinstance(layer, nn.BatchNorm2d):
-        value = (layer.weight.double().abs() / torch.sqrt(layer.running_var.double() + layer.eps)).max().item()
-        return Lipschitz(value, value)
+        return (layer.weight.abs() / torch.sqrt(layer.running_var + layer.eps)).max()
     if isinstance(layer, nn.AdaptiveAvgPool2d) and layer.output_size in (1, (1, 1)):
-        value = (shape[1] * shape[2]) ** -0.5  # the mean of H*W values: ||.|| = 1 / sqrt(HW)
-        return Lipschitz(value, value)
+        return torch.tensor((shape[1] * shape[2]) ** -0.5, dtype=torch.float64)  # ||mean of HW values||
     if isinstance(layer, nn.Linear):
-        return linear_lipschitz(layer.weight)
+        return norms.linear(layer.weight)
     if isinstance(layer, BasicBlock):
-        branch, _ = sequence_lipschitz([layer.conv1, layer.bn1, layer.relu, layer.conv2, layer.bn2], shape)
-        shortcut = ONE if layer.downsample is None else sequence_lipschitz(list(layer.downsample), shape)[0]
-        return branch + shortcut
+        branch, _ = sequence_lipschitz([layer.conv1, layer.bn1, nn.ReLU(), layer.conv2, layer.bn2], shape, norms)
+        if layer.downsample is None:
+            return branch + 1.0
+        return branch + sequence_lipschitz(list(layer.downsample), shape, norms)[0]
     if isinstance(layer, OptionABlock):
-        branch, _ = sequence_lipschitz([layer.conv1, layer.bn1, nn.ReLU(), layer.conv2, layer.bn2], shape)
-        return branch + ONE  # subsampling and zero-padding channels never increase the norm
-    return sequence_lipschitz(_layers(layer), shape)[0]
+        branch, _ = sequence_lipschitz([layer.conv1, layer.bn1, nn.ReLU(), layer.conv2, layer.bn2], shape, norms)
+        return branch + 1.0  # subsampling and zero-padding channels never increase the norm
+    return sequence_lipschitz(_layers(layer), shape, norms)[0]
 
 
 def split_head(model: nn.Sequential) -> tuple[list[nn.Module], nn.Linear]:
@@ -156,24 +172,32 @@ def split_head(model: nn.Sequential) -> tuple[list[nn.Module], nn.Linear]:
 
 
 @dataclass(frozen=True)
+class Lipschitz:
+    """A sound upper bound and a power-iteration estimate of a Lipschitz constant."""
+
+    bound: float
+    estimate: float
+
+
+@dataclass(frozen=True)
 class LipschitzCertifier:
     """Certifies each input's prediction with the pairwise Lipschitz-margin radius, from the sound bound."""
 
     model: nn.Sequential
     features: Lipschitz
+    network: Lipschitz  # the whole logit map: L_feat * ||W||_2
     head: nn.Linear
 
     @classmethod
     def for_model(cls, model: nn.Sequential, input_shape: tuple[int, ...]) -> "LipschitzCertifier":
         model.eval()
         layers, head = split_head(model)
-        features, _ = sequence_lipschitz(layers, input_shape)
-        return cls(model, features, head)
-
-    @property
-    def network(self) -> Lipschitz:
-        """Bound on the whole logit map: L_feat * ||W||_2."""
-        return self.features * linear_lipschitz(self.head.weight)
+        with torch.no_grad():
+            bound = sequence_lipschitz(layers, input_shape, SoundBounds())[0].item()
+            estimate = sequence_lipschitz(layers, input_shape, PowerIteration())[0].item()
+            head_bound = SoundBounds().linear(head.weight).item()
+            head_estimate = PowerIteration().linear(head.weight).item()
+        return cls(model, Lipschitz(bound, estimate), Lipschitz(bound * head_bound, estimate * head_estimate), head)
 
     @torch.no_grad()
     def certify(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,6 +210,28 @@ class LipschitzCertifier:
         ratio = margins / (self.features.bound * row_gaps)
         ratio[torch.arange(len(top)), top] = float("inf")
         return top, ratio.min(dim=1).values.clamp(min=0.0)
+
+
+class LipschitzMarginLoss:
+    """LMT (Tsuzuku et al. 2018): cross-entropy of the logits with sqrt(2) * c * L added to every
+    non-target logit, L the network's Lipschitz constant by power iteration with cached vectors (one
+    iteration per step, as in the paper) and eval-mode batch-norm scales; differentiable in the weights."""
+
+    def __init__(self, model: nn.Sequential, input_shape: tuple[int, ...], c: float, iterations: int = 1):
+        if c < 0:
+            raise ValueError(f"the LMT margin constant c must be >= 0, got {c}")
+        self.layers, self.head = split_head(model)
+        self.input_shape, self.c = input_shape, c
+        self.norms = PowerIteration(iterations)
+
+    def lipschitz(self) -> torch.Tensor:
+        features, _ = sequence_lipschitz(self.layers, self.input_shape, self.norms)
+        return features * self.norms.linear(self.head.weight)
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        others = 1.0 - F.one_hot(targets, logits.shape[1]).to(logits.dtype)
+        margin = (2.0 ** 0.5) * self.c * self.lipschitz().to(logits.dtype)
+        return F.cross_entropy(logits + margin * others, targets)
 
 
 def observed_gradient_norms(model: nn.Module, images: torch.Tensor) -> list[float]:

@@ -16,6 +16,7 @@ import torch
 from tabulate import tabulate
 from tqdm.auto import tqdm
 
+from baselines.lipschitz import LipschitzMarginLoss
 from smoothing.architectures import architecture_names, create_architecture
 from smoothing.checkpoints import load_checkpoint
 from smoothing.core import ABSTAIN, Smooth
@@ -135,9 +136,13 @@ def train_command(args: argparse.Namespace) -> None:
         model, _ = load_checkpoint(args.pretrained, args.dataset, args.arch)
     else:
         model = create_architecture(args.arch, args.dataset)
+    criterion, fields = None, {"method": "gaussian_noise"}
+    if args.lmt_c is not None:
+        criterion = LipschitzMarginLoss(model, dataset_info(args.dataset).input_shape, args.lmt_c)
+        fields = {"method": "lmt", "lmt_c": args.lmt_c}
     train_with_noise(
         model, args.arch, args.dataset, train_set, args.outdir, config, test_set=test_set,
-        device=args.device, resume=args.resume,
+        device=args.device, resume=args.resume, criterion=criterion, checkpoint_fields=fields,
     )
 
 
@@ -158,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("dataset", choices=dataset_names())
     train.add_argument("arch", choices=architecture_names())
     train.add_argument("outdir", help="folder for checkpoint.pth.tar and log.tsv")
-    train.add_argument("--noise_sd", type=float, required=True, help="sigma of the training noise")
+    train.add_argument("--noise_sd", type=float, default=0.0, help="sigma of the training noise (0: none)")
+    train.add_argument("--lmt-c", type=float, help="Lipschitz-margin training (Tsuzuku et al. 2018) with this c")
     train.add_argument("--data-root")
     train.add_argument("--pretrained", help="start from this checkpoint's weights (fine-tuning)")
     train.add_argument("--epochs", type=int, default=90)
