@@ -10,7 +10,7 @@ batch when the number of samples per image is smaller than the batch.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -87,31 +87,45 @@ class NoiseSampler:
         return torch.autocast(self.device.type, dtype=dtype)
 
     @torch.no_grad()
-    def counts(self, images: torch.Tensor, num: int, batch_size: int) -> np.ndarray:
-        """Vote counts shaped (B, num_classes), num noisy samples per image."""
+    def _sample(
+        self, images: torch.Tensor, num: int, batch_size: int,
+        accumulate: Callable[[torch.Tensor, torch.Tensor], object],
+    ) -> None:
+        """Draw num noisy copies of each image, in batches; accumulate(logits, image_of_each_row) per batch."""
         check_images(images)
         if num < 1 or batch_size < 1:
             raise ValueError(f"num and batch_size must be positive, got num={num}, batch_size={batch_size}")
         images = images.to(self.device, torch.float32)
-        num_images, classes = images.shape[0], self.num_classes
-        total = num_images * num
+        total = images.shape[0] * num
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         noise = torch.empty(
             (min(batch_size, total), *images.shape[1:]), device=self.device, memory_format=memory_format
         )
         rows = torch.arange(noise.shape[0], device=self.device)
-        ones = torch.ones(noise.shape[0], dtype=torch.long, device=self.device)
-        votes = torch.zeros(num_images * classes, dtype=torch.long, device=self.device)
         for start in range(0, total, noise.shape[0]):
             size = min(noise.shape[0], total - start)
             batch = noise[:size].normal_(0.0, self.sigma, generator=self.generator)
             for image, lo, hi in _image_segments(start, size, num):
                 batch[lo:hi] += images[image]
             with self._autocast():
-                predictions = self.model(batch).argmax(1)
-            # index_add_ rather than bincount: on CUDA bincount syncs with the host to size its output.
-            votes.index_add_(0, (rows[:size] + start) // num * classes + predictions, ones[:size])
-        return votes.view(num_images, classes).cpu().numpy()
+                logits = self.model(batch)
+            accumulate(logits, (rows[:size] + start) // num)
+
+    def counts(self, images: torch.Tensor, num: int, batch_size: int) -> np.ndarray:
+        """Vote counts shaped (B, num_classes): counts[i, c] = #{j : argmax f(x_i + e_j) = c}."""
+        classes = self.num_classes
+        votes = torch.zeros(len(images) * classes, dtype=torch.long, device=self.device)
+        # index_add_ rather than bincount: on CUDA bincount syncs with the host to size its output.
+        self._sample(images, num, batch_size, lambda logits, image: votes.index_add_(
+            0, image * classes + logits.argmax(1), torch.ones_like(image)))
+        return votes.view(len(images), classes).cpu().numpy()
+
+    def score_sums(self, images: torch.Tensor, num: int, batch_size: int) -> np.ndarray:
+        """Sums of softmax scores shaped (B, num_classes): sum_j softmax(f(x_i + e_j))_c (PixelDP's estimator)."""
+        sums = torch.zeros(len(images), self.num_classes, dtype=torch.float64, device=self.device)
+        self._sample(images, num, batch_size, lambda logits, image: sums.index_add_(
+            0, image, logits.double().softmax(1)))
+        return sums.cpu().numpy()
 
 
 def image_seed(seed: int, index: int) -> int:

@@ -47,6 +47,13 @@ def clopper_pearson_upper(successes, trials, alpha: float):
     return np.where(k == n, 1.0, bound)
 
 
+def hoeffding_halfwidth(trials: int, alpha: float) -> float:
+    """t with P(mean - E >= t) <= alpha for the mean of `trials` independent values in [0, 1]:
+    Hoeffding (1963), exp(-2 n t^2) = alpha, so t = sqrt(ln(1 / alpha) / (2 n))."""
+    check_alpha(alpha)
+    return float(np.sqrt(np.log(1.0 / alpha) / (2.0 * trials)))
+
+
 def binomial_pvalue(successes: int, trials: int, p: float = 0.5) -> float:
     """Two-sided exact binomial test p-value of k in n at p (Cohen et al. Algorithm 1, BinomPValue)."""
     if trials == 0:

@@ -94,3 +94,32 @@ def test_radii_from_one_sampling_pass(linear_model):
         if certificate.prediction == ABSTAIN:
             assert set(radii.values()) == {0.0}
     assert certificates[0].prediction == ABSTAIN and certificates[2].prediction == 1
+
+
+def test_pixeldp_with_its_own_score_estimator(linear_model):
+    import torch
+
+    from baselines.pixeldp import certify_with_scores
+    from smoothing.core import Smooth
+
+    w = linear_model.w / linear_model.w.norm()
+    boundary = -linear_model.b / linear_model.w.norm() * w
+    x = (boundary + torch.tensor([0.0, 0.5, 2.0, -2.0])[:, None] * w).view(-1, 1, 4, 4)
+    smoothed = Smooth(linear_model, 2, 0.5, seed=0)
+    results = certify_with_scores(smoothed, x, 5000, 0.001, 5000)
+    distances = linear_model.distance(x).numpy()
+    assert results[0] == (-1, 0.0)
+    assert results[2][0] == 1 and results[3][0] == 0
+    for (prediction, radius), distance in zip(results, distances):
+        assert radius <= certified_radius("pixeldp", 0.5, 1.0) and radius <= distance
+    assert results[2][1] > 0.2  # far from the boundary PixelDP nears its 0.57 sigma ceiling
+
+
+def test_score_sums_add_up(linear_model):
+    import torch
+
+    from smoothing.sampler import NoiseSampler
+
+    sums = NoiseSampler(linear_model, 2, 0.5, seed=0).score_sums(torch.rand(3, 1, 4, 4), 700, 256)
+    assert sums.shape == (3, 2)
+    np.testing.assert_allclose(sums.sum(axis=1), 700, rtol=1e-9)

@@ -69,3 +69,15 @@ def test_alpha_outside_unit_interval(alpha):
 def test_impossible_counts():
     with pytest.raises(ValueError, match="successes <= trials"):
         clopper_pearson_lower(11, 10, 0.01)
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000])
+def test_hoeffding_coverage(n):
+    """Means of n values in [0, 1] (skewed Beta): P(mean - t > E) <= alpha."""
+    from smoothing.statistics import hoeffding_halfwidth
+
+    alpha, draws = 0.05, 20_000
+    values = np.random.default_rng(2).beta(0.5, 2.0, size=(draws, n))
+    failures = np.mean(values.mean(axis=1) - hoeffding_halfwidth(n, alpha) > 0.5 / 2.5)
+    assert failures <= alpha
+    assert hoeffding_halfwidth(n, alpha) == pytest.approx(np.sqrt(np.log(20) / (2 * n)))
