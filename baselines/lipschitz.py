@@ -151,14 +151,11 @@ def layer_lipschitz(layer: nn.Module, shape: tuple[int, ...], norms: Norms) -> t
         return torch.tensor((shape[1] * shape[2]) ** -0.5, dtype=torch.float64)  # ||mean of HW values||
     if isinstance(layer, nn.Linear):
         return norms.linear(layer.weight)
-    if isinstance(layer, BasicBlock):
+    if isinstance(layer, (BasicBlock, OptionABlock)):  # relu(branch(x) + shortcut(x))
         branch, _ = sequence_lipschitz([layer.conv1, layer.bn1, nn.ReLU(), layer.conv2, layer.bn2], shape, norms)
-        if layer.downsample is None:
-            return branch + 1.0
-        return branch + sequence_lipschitz(list(layer.downsample), shape, norms)[0]
-    if isinstance(layer, OptionABlock):
-        branch, _ = sequence_lipschitz([layer.conv1, layer.bn1, nn.ReLU(), layer.conv2, layer.bn2], shape, norms)
-        return branch + 1.0  # subsampling and zero-padding channels never increase the norm
+        # Identity, or option A's subsampling and zero-padded channels: neither increases the norm.
+        downsample = getattr(layer, "downsample", None)
+        return branch + (1.0 if downsample is None else sequence_lipschitz(list(downsample), shape, norms)[0])
     return sequence_lipschitz(_layers(layer), shape, norms)[0]
 
 
