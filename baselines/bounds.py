@@ -32,20 +32,3 @@ def bounds_table(frame: pd.DataFrame) -> pd.DataFrame:
         wide[f"{name} / cohen"] = ratios[name]
     return wide.reset_index()
 
-
-def main() -> None:
-    import argparse
-
-    from tabulate import tabulate
-
-    parser = argparse.ArgumentParser(description="Certified radius of each smoothing guarantee, pB = 1 - pA")
-    parser.add_argument("--out", help="write the tidy frame to this CSV file")
-    args = parser.parse_args()
-    frame = bounds_frame()
-    if args.out:
-        frame.to_csv(args.out, index=False)
-    print(tabulate(bounds_table(frame), headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
-
-
-if __name__ == "__main__":
-    main()

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import torch
 from tabulate import tabulate
 from tqdm.auto import tqdm
@@ -24,6 +23,10 @@ from smoothing.datasets import create_dataset, dataset_info, dataset_names
 from smoothing.sampler import PRECISIONS, image_seed
 from smoothing.training import TrainConfig, resolve_device, train_with_noise
 
+from baselines.bounds import PAPER_P_A, PAPER_SIGMAS, bounds_frame, bounds_table
+from bench.tables import (
+    accuracy_frame, certified_accuracy, latex_table, log_label, markdown_table, radius_grid, read_certify_log,
+)
 from bench.tsv import ResumableTSV, format_radius
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
@@ -96,13 +99,8 @@ def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
 SUMMARY_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def certified_accuracy(rows: pd.DataFrame, radii: tuple[float, ...]) -> list[float]:
-    """Approximate certified accuracy at radius r: the fraction of rows with correct = 1 and radius >= r."""
-    return [float(((rows["correct"] == 1) & (rows["radius"] >= r)).mean()) for r in radii]
-
-
 def certified_accuracy_summary(path: str | Path, radii: tuple[float, ...] = SUMMARY_RADII) -> str:
-    rows = pd.read_csv(path, sep="\t")
+    rows = read_certify_log(path)
     table = tabulate([certified_accuracy(rows, radii)], headers=[f"r = {r}" for r in radii], floatfmt=".3f",
                      tablefmt="github")
     abstained = int((rows["predict"] == ABSTAIN).sum())
@@ -146,6 +144,30 @@ def train_command(args: argparse.Namespace) -> None:
     )
 
 
+def table_command(args: argparse.Namespace) -> None:
+    radii = args.radii or radius_grid(args.radius_start, args.radius_stop, args.radius_step)
+    logs = {log_label(path): read_certify_log(path) for path in args.logs}
+    if len(logs) != len(args.logs):
+        logs = {str(path): read_certify_log(path) for path in args.logs}  # labels collide: use the paths
+    frame = accuracy_frame(logs, radii)
+    markdown, latex = markdown_table(frame), latex_table(frame)
+    print(markdown)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(out.with_suffix(".csv"), index=False)
+        out.with_suffix(".md").write_text(markdown + "\n")
+        out.with_suffix(".tex").write_text(latex + "\n")
+
+
+def bounds_command(args: argparse.Namespace) -> None:
+    frame = bounds_frame(args.sigmas, args.p_a)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.out, index=False)
+    print(tabulate(bounds_table(frame), headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smoothbench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -178,6 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto")
     train.add_argument("--resume", action="store_true", help="continue from outdir/checkpoint.pth.tar")
     train.set_defaults(handler=train_command)
+
+    table = commands.add_parser("table", help="approximate certified accuracy of certify logs (Markdown, LaTeX, CSV)")
+    table.add_argument("logs", nargs="+", help="certify TSV files (ours or the reference's)")
+    table.add_argument("--radii", type=float, nargs="+", help="radii (default: the start/stop/step grid)")
+    table.add_argument("--radius-start", type=float, default=0.25)
+    table.add_argument("--radius-stop", type=float, default=1.5)
+    table.add_argument("--radius-step", type=float, default=0.25)
+    table.add_argument("--out", help="write OUT.md, OUT.tex and the tidy OUT.csv")
+    table.set_defaults(handler=table_command)
+
+    bounds = commands.add_parser("bounds", help="radius of each smoothing guarantee for a grid of pA (pB = 1 - pA)")
+    bounds.add_argument("--sigmas", type=float, nargs="+", default=list(PAPER_SIGMAS))
+    bounds.add_argument("--p-a", type=float, nargs="+", default=list(PAPER_P_A))
+    bounds.add_argument("--out", help="write the tidy frame to this CSV file")
+    bounds.set_defaults(handler=bounds_command)
     return parser
 
 

@@ -1,0 +1,90 @@
+"""Certified-accuracy tables from certify logs (ours or the reference's: idx label predict radius correct time).
+
+Approximate certified accuracy at radius r (Cohen et al. 2019, section 4): the fraction of rows with
+correct = 1 and radius >= r. Tables are views of a tidy frame (log, radius, accuracy); the best entry per
+radius is marked, as in the paper's published tables.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
+NUMERIC_COLUMNS = ["idx", "label", "predict", "radius", "correct"]
+
+
+def read_certify_log(path: str | os.PathLike) -> pd.DataFrame:
+    """The rows of a certify log; a foreign or corrupt file is named with the line at fault."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"certify log not found: {path}")
+    with open(path, newline="") as f:
+        lines = list(csv.reader(f, delimiter="\t"))
+    if not lines or lines[0][: len(CERTIFY_COLUMNS)] != CERTIFY_COLUMNS:
+        header = "\t".join(lines[0]) if lines else "(empty file)"
+        raise ValueError(f"{path}:1: not a certify log: header {header!r}, expected {chr(9).join(CERTIFY_COLUMNS)!r}")
+    width = len(lines[0])
+    rows = []
+    for number, fields in enumerate(lines[1:], start=2):
+        try:
+            if len(fields) != width:
+                raise ValueError(f"{len(fields)} fields, expected {width}")
+            row = dict(zip(lines[0], fields))
+            rows.append({c: float(row[c]) if c == "radius" else int(row[c]) for c in NUMERIC_COLUMNS})
+        except ValueError as error:
+            raise ValueError(f"{path}:{number}: unreadable row ({error})") from error
+    return pd.DataFrame(rows, columns=NUMERIC_COLUMNS)
+
+
+def certified_accuracy(rows: pd.DataFrame, radii: Sequence[float]) -> list[float]:
+    """Fraction of rows with correct = 1 and radius >= r, for each r."""
+    return [float(((rows["correct"] == 1) & (rows["radius"] >= r)).mean()) for r in radii]
+
+
+def accuracy_frame(logs: dict[str, pd.DataFrame], radii: Sequence[float]) -> pd.DataFrame:
+    """Tidy frame: log, radius, accuracy, best (the largest accuracy at that radius; ties all best)."""
+    frame = pd.DataFrame(
+        [dict(log=name, radius=r, accuracy=a) for name, rows in logs.items()
+         for r, a in zip(radii, certified_accuracy(rows, radii))]
+    )
+    frame["best"] = frame["accuracy"] == frame.groupby("radius")["accuracy"].transform("max")
+    return frame
+
+
+def radius_grid(start: float, stop: float, step: float) -> list[float]:
+    """start, start + step, ..., stop (the reference's np.arange(start, stop + step, step))."""
+    return [float(r) for r in np.arange(start, stop + step, step)]
+
+
+def _cells(frame: pd.DataFrame, mark: str) -> tuple[list[str], list[list[str]]]:
+    radii = list(dict.fromkeys(frame["radius"]))
+    body = []
+    for name, group in frame.groupby("log", sort=False):
+        body.append([name] + [mark.format(f"{a:.2f}") if best else f"{a:.2f}"
+                              for a, best in zip(group["accuracy"], group["best"])])
+    return [f"r = {r:g}" for r in radii], body
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    headers, body = _cells(frame, "{}*")
+    return tabulate(body, headers=[""] + headers, tablefmt="github", disable_numparse=True)
+
+
+def latex_table(frame: pd.DataFrame) -> str:
+    headers, body = _cells(frame, r"\textbf{{{}}}")
+    lines = [" & ".join([""] + [f"$r = {h[4:]}$" for h in headers]) + r" \\", r"\midrule"]
+    lines += [" & ".join(row) + r" \\" for row in body]
+    return "\n".join(lines)
+
+
+def log_label(path: str | os.PathLike) -> str:
+    """A row label from the log's path: 'sigma = 0.25' for '.../sigma_0.25', else the file name."""
+    match = re.search(r"sigma_?([0-9.]+)", Path(path).name)
+    return f"sigma = {match.group(1).rstrip('.')}" if match else Path(path).name
