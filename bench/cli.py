@@ -26,7 +26,9 @@ from smoothing.training import TrainConfig, resolve_device, train_with_noise
 from baselines.bounds import PAPER_P_A, PAPER_SIGMAS, bounds_frame, bounds_table
 from bench.tables import (
     accuracy_frame, certified_accuracy, latex_table, log_label, markdown_table, radius_grid, read_certify_log,
+    read_run, run_accuracy_frame,
 )
+from bench.runner import load_suite, run_suite, suite_names
 from bench.tsv import ResumableTSV, format_radius
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
@@ -82,7 +84,7 @@ def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
                 for p in selected_positions(len(dataset), args.skip, args.max)]
     samples = args.N + getattr(args, "N0", 0)
     with ResumableTSV(args.outfile, columns, settings, args.overwrite) as out:
-        todo = [(position, idx) for position, idx in selected if idx not in out.done]
+        todo = [(position, idx) for position, idx in selected if (str(idx),) not in out.done]
         progress = tqdm(todo, initial=len(selected) - len(todo), total=len(selected), unit="image",
                         desc=args.command, file=sys.stderr)
         for position, idx in progress:
@@ -168,6 +170,13 @@ def bounds_command(args: argparse.Namespace) -> None:
     print(tabulate(bounds_table(frame), headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
 
 
+def run_command(args: argparse.Namespace) -> None:
+    path = run_suite(load_suite(args.suite), args.results, args.run_id, args.data_root, args.device)
+    frame = read_run(path)
+    print(f"{path}: {len(frame)} rows")
+    print(markdown_table(run_accuracy_frame(frame)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smoothbench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto")
     train.add_argument("--resume", action="store_true", help="continue from outdir/checkpoint.pth.tar")
     train.set_defaults(handler=train_command)
+
+    run = commands.add_parser("run", help="run (or resume) a benchmark suite; default: the quick embedded suite")
+    run.add_argument("suite", nargs="?", default="quick", help=f"suite name ({', '.join(suite_names())}) or TOML file")
+    run.add_argument("--results", default="results/runs", help="folder for <suite>/<run-id>.tsv")
+    run.add_argument("--run-id", help="default: <device type>-<precision>")
+    run.add_argument("--data-root")
+    run.add_argument("--device", default="auto")
+    run.set_defaults(handler=run_command)
 
     table = commands.add_parser("table", help="approximate certified accuracy of certify logs (Markdown, LaTeX, CSV)")
     table.add_argument("logs", nargs="+", help="certify TSV files (ours or the reference's)")

@@ -88,3 +88,24 @@ def log_label(path: str | os.PathLike) -> str:
     """A row label from the log's path: 'sigma = 0.25' for '.../sigma_0.25', else the file name."""
     match = re.search(r"sigma_?([0-9.]+)", Path(path).name)
     return f"sigma = {match.group(1).rstrip('.')}" if match else Path(path).name
+
+
+RUN_RADII = {"cifar10": (0.25, 0.5, 0.75, 1.0), "imagenet": (0.5, 1.0, 1.5, 2.0, 3.0)}
+
+
+def read_run(path: str | os.PathLike) -> pd.DataFrame:
+    """The tidy rows of a suite run (bench.runner), with a clear error for a foreign file."""
+    from bench.runner import RUN_COLUMNS
+
+    frame = pd.read_csv(path, sep="\t", dtype={"sigma": str}, keep_default_na=False)
+    if list(frame.columns) != RUN_COLUMNS:
+        raise ValueError(f"{path}:1: not a suite run: columns {list(frame.columns)[:6]}..., expected {RUN_COLUMNS[:6]}...")
+    return frame
+
+
+def run_accuracy_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Certified accuracy per (model, certifier, sigma) at the dataset family's standard radii."""
+    family = "imagenet" if frame["dataset"].iloc[0].startswith("imagenet") else "cifar10"
+    logs = {f"{model} {certifier}" + (f" sigma={sigma}" if sigma else ""): group
+            for (model, certifier, sigma), group in frame.groupby(["model", "certifier", "sigma"], sort=True)}
+    return accuracy_frame(logs, (0.0, *RUN_RADII[family]))

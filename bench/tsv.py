@@ -13,20 +13,25 @@ from pathlib import Path
 from typing import Any
 
 
-def format_radius(radius: float) -> str:
-    """The radius to 3 significant digits, rounded down, so a printed radius never exceeds the certified one."""
+def format_radius(radius: float, digits: int = 3) -> str:
+    """The radius to `digits` significant digits, rounded down, so a printed radius never exceeds the
+    certified one."""
     if radius <= 0:
         return "0.0"
-    quantum = 10.0 ** (math.floor(math.log10(radius)) - 2)
-    return f"{math.floor(radius / quantum) * quantum:.3}"
+    quantum = 10.0 ** (math.floor(math.log10(radius)) - digits + 1)
+    return f"{math.floor(radius / quantum) * quantum:.{digits}}"
 
 
 class ResumableTSV:
-    def __init__(self, path: str | os.PathLike, columns: list[str], settings: dict[str, Any], overwrite: bool = False):
+    def __init__(
+        self, path: str | os.PathLike, columns: list[str], settings: dict[str, Any], overwrite: bool = False,
+        key_columns: tuple[str, ...] = ("idx",),
+    ):
         self.path = Path(path)
         self.columns = columns
+        self.key_positions = [columns.index(c) for c in key_columns]
         self.settings_path = self.path.with_name(self.path.name + ".settings.json")
-        self.done: set[int] = set()
+        self.done: set[tuple[str, ...]] = set()  # the key columns of every finished row, as written
         if self.path.exists() and not overwrite:
             self._check_resumable(settings)
             self.done = self._finished_rows()
@@ -44,8 +49,8 @@ class ResumableTSV:
                 "pass --overwrite to start again, or choose another output file"
             )
 
-    def _finished_rows(self) -> set[int]:
-        """Indices of the complete rows; a torn last line (killed mid-write) is cut off."""
+    def _finished_rows(self) -> set[tuple[str, ...]]:
+        """Keys of the complete rows; a torn last line (killed mid-write) is cut off."""
         text = self.path.read_text()
         lines = text.split("\n")
         if lines[0].split("\t") != self.columns:
@@ -57,12 +62,16 @@ class ResumableTSV:
         for number, line in enumerate(csv.reader(complete, delimiter="\t"), start=2):
             if len(line) != len(self.columns):
                 raise ValueError(f"{self.path}:{number}: expected {len(self.columns)} columns, got {len(line)}")
-            done.add(int(line[0]))
+            done.add(tuple(line[i] for i in self.key_positions))
         return done
+
+    def key(self, row: list[Any]) -> tuple[str, ...]:
+        return tuple(str(row[i]) for i in self.key_positions)
 
     def write(self, row: list[Any]) -> None:
         self._file.write("\t".join(map(str, row)) + "\n")
         self._file.flush()
+        self.done.add(self.key(row))
 
     def close(self) -> None:
         self._file.close()

@@ -87,8 +87,9 @@ def test_format_radius_never_rounds_up():
     assert format_radius(2.32635) == "2.32"
     assert format_radius(1.0) == "1.0"
     assert format_radius(0.0) == "0.0"
-    for radius in [0.0123456, 0.99999, 3.14159, 0.5]:
-        assert float(format_radius(radius)) <= radius
+    assert format_radius(0.123456789, 6) == "0.123456"
+    for radius in [0.0123456, 0.99999, 3.14159, 0.5, 3.48473e-12]:
+        assert float(format_radius(radius)) <= radius and float(format_radius(radius, 6)) <= radius
 
 
 def test_certified_accuracy(tmp_path):

@@ -1,0 +1,31 @@
+"""Models the suites name: architecture, checkpoint and how they were trained, behind a registry."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from smoothing.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    dataset: str  # the dataset family its normalisation and classes follow
+    checkpoint: Path
+    arch: str | None = None  # None: the checkpoint names it
+    train_sigma: float = 0.0
+    method: str = "gaussian_noise"
+
+
+MODELS: Registry[ModelSpec] = Registry("model", "bench.models")
+register_model = MODELS.register
+
+
+def create_model_spec(name: str) -> ModelSpec:
+    return MODELS.create(name)
+
+
+def models_root() -> Path:
+    """Where downloaded checkpoints live: $SMOOTHBENCH_MODELS (default ./models)."""
+    return Path(os.environ.get("SMOOTHBENCH_MODELS", "models"))

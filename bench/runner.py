@@ -1,0 +1,163 @@
+"""Run a suite: one CERTIFY sampling pass per (model, sigma, image) feeds every smoothing certifier;
+deterministic certifiers run once per (model, image). Rows are tidy, appended and flushed one by one to
+results/runs/<suite>/<run-id>.tsv; a killed run restarted with the same command resumes after the last
+finished row. <run-id>.manifest.json records the environment and the suite text.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from bench.certifiers import create_certifier, is_smoothing
+from bench.models import create_model_spec
+from bench.throughput import device_name
+from bench.tsv import ResumableTSV, format_radius
+from smoothing.checkpoints import load_checkpoint
+from smoothing.core import Smooth, check_sample_sizes
+from smoothing.datasets import create_dataset, dataset_info
+from smoothing.sampler import PRECISIONS, image_seed
+from smoothing.statistics import check_alpha, check_sigma
+from smoothing.training import resolve_device
+
+RUN_COLUMNS = ["suite", "dataset", "model", "train_sigma", "certifier", "sigma", "idx", "label", "predict",
+               "radius", "correct", "n0", "n", "alpha", "seconds", "device", "precision", "seed", "code_version"]
+RUN_KEY = ("model", "certifier", "sigma", "idx")
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    dataset: str
+    certifiers: list[str]
+    models: list[dict]  # {"name": ..., "sigmas": [...]}
+    split: str = "test"
+    skip: int = 1
+    max: int = -1
+    n0: int = 100
+    n: int = 100_000
+    alpha: float = 0.001
+    batch: int = 1000
+    precision: str = "fp32"
+    seed: int = 0
+    text: str = field(default="", repr=False)
+
+
+def suite_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        return path
+    return Path(str(resources.files("bench") / "suites" / f"{name_or_path}.toml"))
+
+
+def suite_names() -> list[str]:
+    return sorted(p.stem for p in Path(str(resources.files("bench") / "suites")).glob("*.toml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    path = suite_path(name_or_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"suite {name_or_path!r} not found: no file {path}; shipped suites: {', '.join(suite_names())}")
+    text = path.read_text()
+    try:
+        fields = tomllib.loads(text)
+        suite = Suite(**fields, text=text)
+    except (tomllib.TOMLDecodeError, TypeError) as error:
+        raise ValueError(f"{path}: not a valid suite ({error})") from error
+    for certifier in suite.certifiers:
+        create_certifier(certifier)  # unknown names fail here, before any work
+    for model in suite.models:
+        create_model_spec(model["name"])
+        for sigma in model["sigmas"]:
+            check_sigma(sigma)
+    check_alpha(suite.alpha)
+    check_sample_sizes(suite.n, suite.batch, suite.n0)
+    if suite.precision not in PRECISIONS:
+        raise ValueError(f"{path}: unknown precision {suite.precision!r}; choose one of {', '.join(PRECISIONS)}")
+    return suite
+
+
+def code_version() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def manifest(suite: Suite, device: torch.device) -> dict:
+    return dict(
+        suite=suite.name, suite_text=suite.text, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        python=platform.python_version(), platform=platform.platform(), torch=torch.__version__,
+        cuda=torch.version.cuda, device=device_name(device), code_version=code_version(),
+    )
+
+
+def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: str | None = None,
+              data_root: str | None = None, device: str = "auto") -> Path:
+    """Run (or resume) `suite`; returns the path of its TSV."""
+    torch_device = resolve_device(device)
+    run_id = run_id or f"{torch_device.type}-{suite.precision}"
+    out_dir = Path(results_dir) / suite.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / f"{run_id}.manifest.json"
+    if not manifest_path.exists():
+        manifest_path.write_text(json.dumps(manifest(suite, torch_device), indent=2) + "\n")
+    data = create_dataset(suite.dataset, suite.split, data_root)
+    info = dataset_info(suite.dataset)
+    indices = getattr(data, "indices", None)
+    positions = range(0, len(data) if suite.max < 0 else min(len(data), suite.max), suite.skip)
+    certifiers = [create_certifier(name) for name in suite.certifiers]
+    smoothing = [c for c in certifiers if is_smoothing(c)]
+    deterministic = [c for c in certifiers if not is_smoothing(c)]
+    common = dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha,
+                  device=device_name(torch_device), precision=suite.precision, seed=suite.seed,
+                  code_version=code_version())
+    settings = {"suite_text": suite.text, "run_id": run_id}
+    path = out_dir / f"{run_id}.tsv"
+    with ResumableTSV(path, RUN_COLUMNS, settings, key_columns=RUN_KEY) as out:
+        for model_entry in suite.models:
+            spec = create_model_spec(model_entry["name"])
+            model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, torch_device)
+            for certifier in deterministic:
+                certifier.prepare(model, info.input_shape)
+            units = [(sigma, p) for p in positions for sigma in model_entry["sigmas"]]
+            progress = tqdm(units, desc=f"{suite.name}: {spec.name}", unit="image")
+            for sigma, position in progress:
+                idx = int(indices[position]) if indices is not None else position
+                row = dict(common, model=spec.name, train_sigma=spec.train_sigma, idx=idx)
+                pending = lambda name, s: (spec.name, name, str(s), str(idx)) not in out.done
+                todo = [c for c in smoothing if pending(c.name, sigma)]
+                todo_deterministic = [c for c in deterministic if pending(c.name, "")]
+                if not todo and not todo_deterministic:
+                    continue
+                x, label = data[position]
+                row["label"] = label
+                if todo:
+                    smoothed = Smooth(model, info.num_classes, sigma, precision=suite.precision,
+                                      seed=image_seed(suite.seed, idx), input_shape=info.input_shape)
+                    certificate = smoothed.certify_batch(x[None], suite.n0, suite.n, suite.alpha, suite.batch)[0]
+                    for certifier in todo:
+                        prediction, radius = certifier(certificate)
+                        out.write(_row(row, certifier.name, sigma, prediction, radius, certificate.seconds))
+                    progress.set_postfix(samples_per_s=f"{(suite.n0 + suite.n) / certificate.seconds:,.0f}")
+                for certifier in todo_deterministic:
+                    started = time.perf_counter()
+                    prediction, radius = certifier(x.to(torch_device))
+                    seconds = time.perf_counter() - started
+                    out.write(_row(dict(row, n0="", n="", alpha=""), certifier.name, "", prediction, radius, seconds))
+    return path
+
+
+def _row(common: dict, certifier: str, sigma, prediction: int, radius: float, seconds: float) -> list:
+    values = dict(common, certifier=certifier, sigma=sigma, predict=prediction, radius=format_radius(radius, 6),
+                  correct=int(prediction == common["label"]), seconds=f"{seconds:.4f}")
+    return [values[c] for c in RUN_COLUMNS]

@@ -1,0 +1,96 @@
+import dataclasses
+
+import pytest
+
+from bench.cli import main
+from bench.models import ModelSpec, register_model
+from bench.runner import RUN_COLUMNS, load_suite, run_suite
+from bench.tables import read_run
+from smoothing.architectures import create_architecture
+from smoothing.checkpoints import save_checkpoint
+
+SUITE = """
+name = "tiny"
+dataset = "cifar10-embedded"
+skip = 100
+certifiers = ["gaussian", "li-renyi", "pixeldp", "lipschitz-margin"]
+n0 = 10
+n = 60
+alpha = 0.01
+batch = 40
+seed = 3
+
+[[models]]
+name = "test-tiny-resnet20"
+sigmas = [0.25, 0.5]
+"""
+
+
+@pytest.fixture
+def suite(tmp_path):
+    checkpoint = tmp_path / "model.pth.tar"
+    save_checkpoint(checkpoint, create_architecture("cifar_resnet20", "cifar10"), "cifar_resnet20")
+    name = f"test-tiny-{tmp_path.name}"  # one registry entry per test
+    register_model(name)(lambda: ModelSpec(name, "cifar10", checkpoint, train_sigma=0.25))
+    path = tmp_path / "tiny.toml"
+    path.write_text(SUITE.replace("test-tiny-resnet20", name))
+    return load_suite(str(path))
+
+
+def test_suite_end_to_end(suite, tmp_path):
+    path = run_suite(suite, tmp_path / "runs", device="cpu")
+    frame = read_run(path)
+    assert list(frame.columns) == RUN_COLUMNS
+    # 5 images x (2 sigmas x 3 smoothing certifiers + 1 deterministic certifier)
+    assert len(frame) == 5 * (2 * 3 + 1)
+    assert (path.parent / "cpu-fp32.manifest.json").is_file()
+    smoothing = frame[frame.certifier != "lipschitz-margin"]
+    for _, group in smoothing.groupby(["sigma", "idx"]):  # one pass: same prediction and time for all three
+        assert group.predict.nunique() == 1 and group.seconds.nunique() == 1
+        radii = group.set_index("certifier").radius
+        assert radii["pixeldp"] <= radii["li-renyi"] <= radii["gaussian"]
+    assert set(frame[frame.certifier == "lipschitz-margin"].sigma) == {""}
+
+
+def test_resume_after_a_kill_loses_and_duplicates_nothing(suite, tmp_path):
+    full = read_run(run_suite(suite, tmp_path / "full", device="cpu"))
+    path = run_suite(suite, tmp_path / "killed", device="cpu")
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:12]) + lines[12][:30])  # 11 finished rows and a torn one
+    resumed = read_run(run_suite(suite, tmp_path / "killed", device="cpu"))
+    key = ["model", "certifier", "sigma", "idx"]
+    assert not resumed.duplicated(key).any()
+    drop = ["seconds", "code_version"]
+    order = lambda f: f.drop(columns=drop).sort_values(key).reset_index(drop=True)
+    assert order(resumed).equals(order(full))
+
+
+def test_resume_refuses_a_changed_suite(suite, tmp_path):
+    run_suite(suite, tmp_path / "runs", device="cpu")
+    changed = dataclasses.replace(suite, text=suite.text.replace("n = 60", "n = 80"), n=80)
+    with pytest.raises(ValueError, match="written with other settings"):
+        run_suite(changed, tmp_path / "runs", device="cpu")
+
+
+@pytest.mark.parametrize("edit,message", [
+    (("gaussian", "gausian"), "unknown certifier 'gausian'. Did you mean 'gaussian'"),
+    (("sigmas = [0.25, 0.5]", "sigmas = [0.0]"), "sigma must be a positive number"),
+    (("alpha = 0.01", "alpha = 1.5"), "alpha must lie in"),
+    (("n0 = 10", "n0 = 100"), "n0 must lie in"),
+    (("seed = 3", "seed = 3\nsigma = 0.5"), "not a valid suite"),
+])
+def test_bad_suites(tmp_path, edit, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(SUITE.replace(*edit).replace("test-tiny-resnet20", "cifar10-demo-resnet20"))
+    with pytest.raises((ValueError, KeyError), match=message):
+        load_suite(str(path))
+
+
+def test_missing_suite(capsys):
+    assert main(["run", "no-such-suite"]) == 2
+    assert "suite 'no-such-suite' not found" in capsys.readouterr().err
+
+
+def test_shipped_suites_load():
+    for name in ("quick", "cifar10-paper", "imagenet-paper"):
+        assert load_suite(name).name == name
