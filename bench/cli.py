@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import torch
 from tabulate import tabulate
 from tqdm.auto import tqdm
@@ -28,6 +29,8 @@ from bench.tables import (
     accuracy_frame, certified_accuracy, latex_table, log_label, markdown_table, radius_grid, read_certify_log,
     read_run, run_accuracy_frame,
 )
+from bench.leaderboard import published_rows, regenerate
+from bench.plots import plot_bounds, plot_certified_accuracy
 from bench.runner import load_suite, run_suite, suite_names
 from bench.tsv import ResumableTSV, format_radius
 
@@ -177,6 +180,21 @@ def run_command(args: argparse.Namespace) -> None:
     print(markdown_table(run_accuracy_frame(frame)))
 
 
+def leaderboard_command(args: argparse.Namespace) -> None:
+    results = Path(args.results)
+    if args.reference_logs:
+        (results / "reference").mkdir(parents=True, exist_ok=True)
+        published_rows(Path(args.reference_logs)).to_csv(results / "reference" / "cohen2019.csv", index=False)
+    for path in regenerate(results):
+        print(path)
+
+
+def plot_command(args: argparse.Namespace) -> None:
+    runs = pd.concat([read_run(path) for path in args.runs], ignore_index=True)
+    for path in plot_certified_accuracy(runs, Path(args.out)) + plot_bounds(bounds_frame(), Path(args.out)):
+        print(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smoothbench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root")
     run.add_argument("--device", default="auto")
     run.set_defaults(handler=run_command)
+
+    leaderboard = commands.add_parser("leaderboard", help="regenerate results/leaderboard.md, .csv and plots/ from all runs")
+    leaderboard.add_argument("--results", default="results")
+    leaderboard.add_argument("--reference-logs", help="Cohen et al.'s released logs folder: (re)writes results/reference/cohen2019.csv")
+    leaderboard.set_defaults(handler=leaderboard_command)
+
+    plot = commands.add_parser("plot", help="certified accuracy curves of suite runs, and the bounds comparison")
+    plot.add_argument("runs", nargs="+", help="suite run TSV files")
+    plot.add_argument("--out", default="results/plots")
+    plot.set_defaults(handler=plot_command)
 
     table = commands.add_parser("table", help="approximate certified accuracy of certify logs (Markdown, LaTeX, CSV)")
     table.add_argument("logs", nargs="+", help="certify TSV files (ours or the reference's)")

@@ -37,10 +37,17 @@ def read_certify_log(path: str | os.PathLike) -> pd.DataFrame:
             if len(fields) != width:
                 raise ValueError(f"{len(fields)} fields, expected {width}")
             row = dict(zip(lines[0], fields))
-            rows.append({c: float(row[c]) if c == "radius" else int(row[c]) for c in NUMERIC_COLUMNS})
+            values = {c: float(row[c]) if c == "radius" else int(row[c]) for c in NUMERIC_COLUMNS}
+            rows.append(dict(values, seconds=parse_seconds(row["time"])))
         except ValueError as error:
             raise ValueError(f"{path}:{number}: unreadable row ({error})") from error
-    return pd.DataFrame(rows, columns=NUMERIC_COLUMNS)
+    return pd.DataFrame(rows, columns=[*NUMERIC_COLUMNS, "seconds"])
+
+
+def parse_seconds(text: str) -> float:
+    """Seconds from '15.4' or from a timedelta string '0:02:19.41' (the reference's ImageNet logs)."""
+    parts = text.split(":")
+    return sum(float(part) * 60**i for i, part in enumerate(reversed(parts)))
 
 
 def certified_accuracy(rows: pd.DataFrame, radii: Sequence[float]) -> list[float]:

@@ -6,6 +6,11 @@ import pytest
 import torch
 from torch import nn
 
+from bench.models import ModelSpec, register_model
+from bench.runner import load_suite
+from smoothing.architectures import create_architecture
+from smoothing.checkpoints import save_checkpoint
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
@@ -38,3 +43,31 @@ class LinearTwoClass(nn.Module):
 def linear_model() -> LinearTwoClass:
     generator = torch.Generator().manual_seed(1)
     return LinearTwoClass(torch.randn(1, 4, 4, generator=generator), b=-0.2)
+
+
+SUITE = """
+name = "tiny"
+dataset = "cifar10-embedded"
+skip = 100
+certifiers = ["gaussian", "li-renyi", "pixeldp", "lipschitz-margin"]
+n0 = 10
+n = 60
+alpha = 0.01
+batch = 40
+seed = 3
+
+[[models]]
+name = "test-tiny-resnet20"
+sigmas = [0.25, 0.5]
+"""
+
+
+@pytest.fixture
+def suite(tmp_path):
+    checkpoint = tmp_path / "model.pth.tar"
+    save_checkpoint(checkpoint, create_architecture("cifar_resnet20", "cifar10"), "cifar_resnet20")
+    name = f"test-tiny-{tmp_path.name}"  # one registry entry per test
+    register_model(name)(lambda: ModelSpec(name, "cifar10", checkpoint, train_sigma=0.25))
+    path = tmp_path / "tiny.toml"
+    path.write_text(SUITE.replace("test-tiny-resnet20", name))
+    return load_suite(str(path))

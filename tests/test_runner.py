@@ -1,41 +1,15 @@
 import dataclasses
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
 
 from bench.cli import main
-from bench.models import ModelSpec, register_model
 from bench.runner import RUN_COLUMNS, load_suite, run_suite
 from bench.tables import read_run
-from smoothing.architectures import create_architecture
-from smoothing.checkpoints import save_checkpoint
-
-SUITE = """
-name = "tiny"
-dataset = "cifar10-embedded"
-skip = 100
-certifiers = ["gaussian", "li-renyi", "pixeldp", "lipschitz-margin"]
-n0 = 10
-n = 60
-alpha = 0.01
-batch = 40
-seed = 3
-
-[[models]]
-name = "test-tiny-resnet20"
-sigmas = [0.25, 0.5]
-"""
-
-
-@pytest.fixture
-def suite(tmp_path):
-    checkpoint = tmp_path / "model.pth.tar"
-    save_checkpoint(checkpoint, create_architecture("cifar_resnet20", "cifar10"), "cifar_resnet20")
-    name = f"test-tiny-{tmp_path.name}"  # one registry entry per test
-    register_model(name)(lambda: ModelSpec(name, "cifar10", checkpoint, train_sigma=0.25))
-    path = tmp_path / "tiny.toml"
-    path.write_text(SUITE.replace("test-tiny-resnet20", name))
-    return load_suite(str(path))
-
+from conftest import SUITE
 
 def test_suite_end_to_end(suite, tmp_path):
     path = run_suite(suite, tmp_path / "runs", device="cpu")

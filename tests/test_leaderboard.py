@@ -1,0 +1,37 @@
+import hashlib
+
+import pytest
+
+from bench.cli import main
+from bench.leaderboard import published_rows, regenerate
+from bench.runner import run_suite
+
+
+def digest(paths):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def test_leaderboard_regenerates_deterministically(suite, tmp_path):
+    run_suite(suite, tmp_path / "runs", device="cpu")
+    first = regenerate(tmp_path)
+    names = {p.name for p in first}
+    assert {"leaderboard.md", "leaderboard.csv", "bounds.png", "bounds.pdf"} <= names
+    assert "certified_accuracy_cifar10-embedded.png" in names
+    second = regenerate(tmp_path)
+    assert digest(first) == digest(second)  # same inputs, same bytes (no timestamps)
+    text = (tmp_path / "leaderboard.md").read_text()
+    assert "## cifar10-embedded" in text and "lipschitz-margin" in text and "r=0.25" in text
+
+
+def test_published_rows(shared):
+    rows = published_rows(shared / "reference/cohen2019").set_index("model")
+    row = rows.loc["cohen2019-cifar10-resnet110-noise0.25"]
+    assert (row["source"], row["images"]) == ("published", 500)
+    assert row["r=0.25"] == pytest.approx(0.600) and row["r=0.5"] == pytest.approx(0.428)
+    assert rows.loc["cohen2019-imagenet-resnet50-noise0.25", "images"] == 427
+    assert 100 < rows.loc["cohen2019-imagenet-resnet50-noise1.00", "seconds_per_image"] < 200
+
+
+def test_leaderboard_without_runs(tmp_path, capsys):
+    assert main(["leaderboard", "--results", str(tmp_path)]) == 2
+    assert "no runs under" in capsys.readouterr().err
