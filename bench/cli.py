@@ -32,6 +32,7 @@ from bench.tables import (
 from bench.leaderboard import published_rows, regenerate
 from bench.plots import plot_bounds, plot_certified_accuracy
 from bench.runner import load_suite, run_suite, suite_names
+from bench.throughput import samples_per_second
 from bench.tsv import ResumableTSV, format_radius
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
@@ -178,6 +179,18 @@ def run_command(args: argparse.Namespace) -> None:
     frame = read_run(path)
     print(f"{path}: {len(frame)} rows")
     print(markdown_table(run_accuracy_frame(frame)))
+    written = regenerate(Path(args.results).parent)
+    print(f"leaderboard and plots regenerated: {', '.join(str(p) for p in written[:2])}, {len(written) - 2} plot files")
+
+
+def throughput_command(args: argparse.Namespace) -> None:
+    frames = [samples_per_second(arch, args.dataset, precision, args.batch, args.n, args.device)
+              for arch in args.arch for precision in args.precision]
+    frame = pd.concat(frames, ignore_index=True)
+    print(tabulate(frame.drop(columns=["torch"]), headers="keys", tablefmt="github", showindex=False, floatfmt=",.3f"))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.out, index=False)
 
 
 def leaderboard_command(args: argparse.Namespace) -> None:
@@ -235,6 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root")
     run.add_argument("--device", default="auto")
     run.set_defaults(handler=run_command)
+
+    throughput = commands.add_parser("throughput", help="noisy samples/s: plain forward (ceiling), our sampler, reference-style loop")
+    throughput.add_argument("--arch", nargs="+", default=["cifar_resnet110"])
+    throughput.add_argument("--dataset", default="cifar10")
+    throughput.add_argument("--precision", nargs="+", default=["fp32"], choices=list(PRECISIONS))
+    throughput.add_argument("--batch", type=int, default=400)
+    throughput.add_argument("--n", type=int, default=2000, help="samples timed per method")
+    throughput.add_argument("--device", default="auto")
+    throughput.add_argument("--out", help="CSV file (e.g. results/throughput/samples_per_s_<device>.csv)")
+    throughput.set_defaults(handler=throughput_command)
 
     leaderboard = commands.add_parser("leaderboard", help="regenerate results/leaderboard.md, .csv and plots/ from all runs")
     leaderboard.add_argument("--results", default="results")

@@ -88,7 +88,7 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
     written[1].write_text("\n".join(sections) + "\n")
     plots = results / "plots"
     written += plot_certified_accuracy(runs, plots) + plot_bounds(bounds_frame(), plots)
-    throughput_files = sorted((results / "throughput").glob("*.csv"))
+    throughput_files = sorted((results / "throughput").glob("samples_per_s_*.csv"))
     if throughput_files:
         written += plot_throughput(pd.concat([pd.read_csv(f) for f in throughput_files], ignore_index=True), plots)
     return written

@@ -79,6 +79,53 @@ def time_certification(
     return pd.DataFrame(rows)
 
 
+@torch.no_grad()
+def samples_per_second(
+    arch: str, dataset: str, precision: str, batch: int, num: int, device: str = "auto", sigma: float = 0.25,
+    repeats: int = 3,
+) -> pd.DataFrame:
+    """Noisy samples per second on one image: the plain forward pass of the same net, batch and precision
+    on pre-drawn noisy inputs (the ceiling), our sampler, and the reference-style loop; best of `repeats`."""
+    torch_device = resolve_device(device)
+    info = dataset_info(dataset)
+    model = create_architecture(arch, dataset).to(torch_device).eval()
+    x = torch.rand(info.input_shape, generator=torch.Generator().manual_seed(0)).to(torch_device)
+    noisy = x + sigma * torch.randn((batch, *info.input_shape), device=torch_device)
+    smoothed = Smooth(model, info.num_classes, sigma, precision=precision)
+    autocast = smoothed.sampler.autocast
+
+    def ceiling() -> None:
+        for _ in range(num // batch):
+            with autocast():
+                model(noisy).argmax(1)
+
+    def reference() -> None:
+        with autocast():
+            reference_style_counts(model, x, num, sigma, batch, info.num_classes)
+
+    methods = {"plain-forward": ceiling, "ours": lambda: smoothed.sampler.counts(x[None], num, batch),
+               "reference-style": reference}
+    rows = []
+    for method, run in methods.items():
+        run()  # warm-up
+        timings = []
+        for _ in range(repeats):
+            if torch_device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            run()
+            if torch_device.type == "cuda":
+                torch.cuda.synchronize()
+            timings.append(time.perf_counter() - started)
+        seconds = min(timings)
+        rows.append(dict(arch=arch, precision=precision, method=method, batch=batch, samples=num // batch * batch,
+                         samples_per_s=num // batch * batch / seconds, device=device_name(torch_device),
+                         torch=torch.__version__))
+    frame = pd.DataFrame(rows)
+    frame["ratio_to_ceiling"] = frame["samples_per_s"] / frame["samples_per_s"].iloc[0]
+    return frame
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="cifar_resnet110")

@@ -80,7 +80,7 @@ class NoiseSampler:
         """Restart the noise stream from `seed` (creates the generator if the sampler had none)."""
         self.generator = torch.Generator(self.device).manual_seed(seed)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager:
         dtype = PRECISIONS[self.precision]
         if dtype is None:
             return contextlib.nullcontext()
@@ -107,7 +107,7 @@ class NoiseSampler:
             batch = noise[:size].normal_(0.0, self.sigma, generator=self.generator)
             for image, lo, hi in _image_segments(start, size, num):
                 batch[lo:hi] += images[image]
-            with self._autocast():
+            with self.autocast():
                 logits = self.model(batch)
             accumulate(logits, (rows[:size] + start) // num)
 

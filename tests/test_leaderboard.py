@@ -35,3 +35,23 @@ def test_published_rows(shared):
 def test_leaderboard_without_runs(tmp_path, capsys):
     assert main(["leaderboard", "--results", str(tmp_path)]) == 2
     assert "no runs under" in capsys.readouterr().err
+
+
+def test_run_command_leaves_leaderboard(suite, tmp_path, capsys):
+    suite_file = tmp_path / "tiny.toml"
+    assert suite_file.is_file()
+    assert main(["run", str(suite_file), "--results", str(tmp_path / "out" / "runs"), "--device", "cpu"]) == 0
+    assert (tmp_path / "out" / "leaderboard.md").is_file() and (tmp_path / "out" / "plots" / "bounds.png").is_file()
+    assert "leaderboard and plots regenerated" in capsys.readouterr().out
+
+
+def test_throughput_command(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "throughput.csv"
+    assert main(["throughput", "--arch", "cifar_resnet20", "--batch", "10", "--n", "20", "--device", "cpu",
+                 "--precision", "fp32", "bf16", "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.method) == ["plain-forward", "ours", "reference-style"] * 2
+    assert (frame.samples == 20).all() and (frame.samples_per_s > 0).all()
+    assert (frame[frame.method == "plain-forward"].ratio_to_ceiling == 1).all()
