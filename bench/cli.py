@@ -29,6 +29,7 @@ from bench.tables import (
     accuracy_frame, certified_accuracy, latex_table, log_label, markdown_table, radius_grid, read_certify_log,
     read_run, run_accuracy_frame,
 )
+from bench.distributed import barrier_and_close, init_from_env
 from bench.leaderboard import published_rows, regenerate
 from bench.plots import plot_bounds, plot_certified_accuracy
 from bench.runner import load_suite, run_suite, suite_names
@@ -175,9 +176,14 @@ def bounds_command(args: argparse.Namespace) -> None:
 
 
 def run_command(args: argparse.Namespace) -> None:
-    path = run_suite(load_suite(args.suite), args.results, args.run_id, args.data_root, args.device)
-    frame = read_run(path)
-    print(f"{path}: {len(frame)} rows")
+    shard, device = init_from_env(resolve_device(args.device))
+    path = run_suite(load_suite(args.suite), args.results, args.run_id, args.data_root, device, shard)
+    barrier_and_close()  # every shard has finished its rows
+    if shard.rank != 0:
+        return
+    paths = sorted(path.parent.glob(path.name.split(".rank")[0].removesuffix(".tsv") + "*.tsv"))
+    frame = pd.concat([read_run(p) for p in paths], ignore_index=True)
+    print(f"{', '.join(map(str, paths))}: {len(frame)} rows")
     print(markdown_table(run_accuracy_frame(frame)))
     written = regenerate(Path(args.results).parent)
     print(f"leaderboard and plots regenerated: {', '.join(str(p) for p in written[:2])}, {len(written) - 2} plot files")

@@ -18,7 +18,8 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.certifiers import create_certifier, is_smoothing
-from bench.models import create_model_spec
+from bench.distributed import Shard
+from bench.models import ModelSpec, create_model_spec
 from bench.throughput import device_name
 from bench.tsv import ResumableTSV, format_radius
 from smoothing.checkpoints import load_checkpoint
@@ -75,7 +76,7 @@ def load_suite(name_or_path: str) -> Suite:
     for certifier in suite.certifiers:
         create_certifier(certifier)  # unknown names fail here, before any work
     for model in suite.models:
-        create_model_spec(model["name"])
+        model_spec(model)
         for sigma in model["sigmas"]:
             check_sigma(sigma)
     check_alpha(suite.alpha)
@@ -83,6 +84,14 @@ def load_suite(name_or_path: str) -> Suite:
     if suite.precision not in PRECISIONS:
         raise ValueError(f"{path}: unknown precision {suite.precision!r}; choose one of {', '.join(PRECISIONS)}")
     return suite
+
+
+def model_spec(entry: dict) -> ModelSpec:
+    """A suite's model: a registered name, or {name, checkpoint, dataset, arch?, train_sigma?} inline."""
+    if "checkpoint" not in entry:
+        return create_model_spec(entry["name"])
+    fields = {k: v for k, v in entry.items() if k != "sigmas"}
+    return ModelSpec(**dict(fields, checkpoint=Path(fields["checkpoint"])))
 
 
 def code_version() -> str:
@@ -102,14 +111,14 @@ def manifest(suite: Suite, device: torch.device) -> dict:
 
 
 def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: str | None = None,
-              data_root: str | None = None, device: str = "auto") -> Path:
-    """Run (or resume) `suite`; returns the path of its TSV."""
-    torch_device = resolve_device(device)
+              data_root: str | None = None, device: str | torch.device = "auto", shard: Shard = Shard()) -> Path:
+    """Run (or resume) `suite`, or this process's shard of it; returns the path of its TSV."""
+    torch_device = resolve_device(device) if isinstance(device, str) else device
     run_id = run_id or f"{torch_device.type}-{suite.precision}"
     out_dir = Path(results_dir) / suite.name
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / f"{run_id}.manifest.json"
-    if not manifest_path.exists():
+    if shard.rank == 0 and not manifest_path.exists():
         manifest_path.write_text(json.dumps(manifest(suite, torch_device), indent=2) + "\n")
     data = create_dataset(suite.dataset, suite.split, data_root)
     info = dataset_info(suite.dataset)
@@ -122,21 +131,24 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                   device=device_name(torch_device), precision=suite.precision, seed=suite.seed,
                   code_version=code_version())
     settings = {"suite_text": suite.text, "run_id": run_id}
-    path = out_dir / f"{run_id}.tsv"
+    path = out_dir / f"{run_id}{shard.suffix()}.tsv"
     with ResumableTSV(path, RUN_COLUMNS, settings, key_columns=RUN_KEY) as out:
         for model_entry in suite.models:
-            spec = create_model_spec(model_entry["name"])
+            spec = model_spec(model_entry)
             model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, torch_device)
             for certifier in deterministic:
                 certifier.prepare(model, info.input_shape)
-            units = [(sigma, p) for p in positions for sigma in model_entry["sigmas"]]
+            units = [(sigma, p) for i, (p, sigma) in enumerate(
+                (p, sigma) for p in positions for sigma in model_entry["sigmas"]) if shard.owns(i)]
             progress = tqdm(units, desc=f"{suite.name}: {spec.name}", unit="image")
             for sigma, position in progress:
                 idx = int(indices[position]) if indices is not None else position
                 row = dict(common, model=spec.name, train_sigma=spec.train_sigma, idx=idx)
                 pending = lambda name, s: (spec.name, name, str(s), str(idx)) not in out.done
                 todo = [c for c in smoothing if pending(c.name, sigma)]
-                todo_deterministic = [c for c in deterministic if pending(c.name, "")]
+                # A deterministic certifier's row belongs to the image's first-sigma unit (one owner per shard set).
+                first_sigma = sigma == model_entry["sigmas"][0]
+                todo_deterministic = [c for c in deterministic if first_sigma and pending(c.name, "")]
                 if not todo and not todo_deterministic:
                     continue
                 x, label = data[position]

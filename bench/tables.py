@@ -104,7 +104,7 @@ def read_run(path: str | os.PathLike) -> pd.DataFrame:
     """The tidy rows of a suite run (bench.runner), with a clear error for a foreign file."""
     from bench.runner import RUN_COLUMNS
 
-    frame = pd.read_csv(path, sep="\t", dtype={"sigma": str}, keep_default_na=False)
+    frame = pd.read_csv(path, sep="\t", dtype={c: str for c in ("sigma", "n0", "n", "alpha")}, keep_default_na=False)
     if list(frame.columns) != RUN_COLUMNS:
         raise ValueError(f"{path}:1: not a suite run: columns {list(frame.columns)[:6]}..., expected {RUN_COLUMNS[:6]}...")
     return frame
