@@ -33,7 +33,7 @@ from bench.distributed import barrier_and_close, init_from_env
 from bench.leaderboard import published_rows, regenerate
 from bench.plots import plot_bounds, plot_certified_accuracy
 from bench.runner import load_suite, run_suite, suite_names
-from bench.throughput import samples_per_second
+from bench.throughput import peak_memory, samples_per_second
 from bench.tsv import ResumableTSV, format_radius
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
@@ -190,10 +190,13 @@ def run_command(args: argparse.Namespace) -> None:
 
 
 def throughput_command(args: argparse.Namespace) -> None:
-    frames = [samples_per_second(arch, args.dataset, precision, args.batch, args.n, args.device)
-              for arch in args.arch for precision in args.precision]
-    frame = pd.concat(frames, ignore_index=True)
-    print(tabulate(frame.drop(columns=["torch"]), headers="keys", tablefmt="github", showindex=False, floatfmt=",.3f"))
+    if args.memory:
+        frame = pd.concat([peak_memory(arch, args.dataset, args.memory, args.batch, args.device) for arch in args.arch],
+                          ignore_index=True)
+    else:
+        frame = pd.concat([samples_per_second(arch, args.dataset, precision, args.batch, args.n, args.device)
+                           for arch in args.arch for precision in args.precision], ignore_index=True)
+    print(tabulate(frame.drop(columns=["torch"], errors="ignore"), headers="keys", tablefmt="github", showindex=False, floatfmt=",.3f"))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(args.out, index=False)
@@ -262,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     throughput.add_argument("--batch", type=int, default=400)
     throughput.add_argument("--n", type=int, default=2000, help="samples timed per method")
     throughput.add_argument("--device", default="auto")
+    throughput.add_argument("--memory", type=int, nargs="+", metavar="N",
+                            help="measure peak memory for these sample counts instead of speed")
     throughput.add_argument("--out", help="CSV file (e.g. results/throughput/samples_per_s_<device>.csv)")
     throughput.set_defaults(handler=throughput_command)
 

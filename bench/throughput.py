@@ -123,7 +123,43 @@ def samples_per_second(
                          torch=torch.__version__))
     frame = pd.DataFrame(rows)
     frame["ratio_to_ceiling"] = frame["samples_per_s"] / frame["samples_per_s"].iloc[0]
+    frame["seconds_per_image_n100k"] = (100 + 100_000) / frame["samples_per_s"]  # n0 + n of the paper
     return frame
+
+
+def _resident_peak_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return int(dict(line.split(":", 1) for line in f)["VmHWM"].split()[0]) * 1024
+
+
+def _reset_resident_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_memory(arch: str, dataset: str, ns: list[int], batch: int, device: str = "auto") -> pd.DataFrame:
+    """Peak memory of sampling n noisy copies of one image, for each n: CUDA's peak allocated bytes, or on
+    the CPU the growth of the process's peak resident set (Linux) over the warm baseline."""
+    torch_device = resolve_device(device)
+    info = dataset_info(dataset)
+    model = create_architecture(arch, dataset).to(torch_device).eval()
+    sampler = Smooth(model, info.num_classes, 0.25).sampler
+    x = torch.rand((1, *info.input_shape), generator=torch.Generator().manual_seed(0))
+    sampler.counts(x, batch, batch)  # warm-up: allocator, kernels
+    rows = []
+    for num in ns:
+        if torch_device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(torch_device)
+            sampler.counts(x, num, batch)
+            peak = torch.cuda.max_memory_allocated(torch_device)
+        else:
+            _reset_resident_peak()
+            baseline = _resident_peak_bytes()
+            sampler.counts(x, num, batch)
+            peak = _resident_peak_bytes() - baseline
+        rows.append(dict(arch=arch, n=num, batch=batch, peak_bytes=peak, device=device_name(torch_device),
+                         measure="cuda max_memory_allocated" if torch_device.type == "cuda" else "growth of VmHWM"))
+    return pd.DataFrame(rows)
 
 
 def main() -> None:
