@@ -181,7 +181,7 @@ def run_command(args: argparse.Namespace) -> None:
     barrier_and_close()  # every shard has finished its rows
     if shard.rank != 0:
         return
-    paths = sorted(path.parent.glob(path.name.split(".rank")[0].removesuffix(".tsv") + "*.tsv"))
+    paths = sorted(path.parent.glob(path.name.replace(shard.suffix(), shard.suffix().replace(".rank0", ".rank*"))))
     frame = pd.concat([read_run(p) for p in paths], ignore_index=True)
     print(f"{', '.join(map(str, paths))}: {len(frame)} rows")
     print(markdown_table(run_accuracy_frame(frame)))
