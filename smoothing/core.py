@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from smoothing.sampler import NoiseSampler, check_images
+from smoothing.sampler import NoiseSampler
 from smoothing.statistics import binomial_pvalue, check_alpha, clopper_pearson_lower, gaussian_radius
 
 ABSTAIN = -1
@@ -67,27 +67,26 @@ class Smooth:
         self.base_classifier = base_classifier
         self.num_classes = num_classes
         self.sigma = float(sigma)
-        self.input_shape = input_shape
         self.sampler = NoiseSampler(
-            base_classifier, num_classes, sigma, precision=precision, channels_last=channels_last, seed=seed
+            base_classifier, num_classes, sigma, precision=precision, channels_last=channels_last, seed=seed,
+            input_shape=input_shape,
         )
 
-    def _images(self, x: torch.Tensor, batched: bool) -> torch.Tensor:
-        if not batched:
-            if not isinstance(x, torch.Tensor) or x.dim() != 3:
-                shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-                raise ValueError(f"expected one image shaped (C, H, W), got {shape}; use certify_batch for a batch")
-            x = x.unsqueeze(0)
-        check_images(x, self.input_shape)
-        self.base_classifier.eval()
-        return x
+    @staticmethod
+    def one_image(x: torch.Tensor) -> torch.Tensor:
+        """x (C, H, W) as a batch of one; the sampler checks shape and pixels on every call."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 3:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"expected one image shaped (C, H, W), got {shape}; use certify_batch for a batch")
+        return x.unsqueeze(0)
 
     def predict(self, x: torch.Tensor, n: int, alpha: float, batch_size: int) -> int:
         """Algorithm 1: the top class of n noisy votes, or ABSTAIN unless a two-sided binomial test
         of nA against nA + nB at p = 1/2 rejects at level alpha (then P(wrong answer) <= alpha)."""
         check_alpha(alpha)
         check_sample_sizes(n, batch_size)
-        counts = self.sampler.counts(self._images(x, batched=False), n, batch_size)[0]
+        self.base_classifier.eval()
+        counts = self.sampler.counts(self.one_image(x), n, batch_size)[0]
         top2 = counts.argsort()[::-1][:2]
         count_a, count_b = int(counts[top2[0]]), int(counts[top2[1]])
         if binomial_pvalue(count_a, count_a + count_b, 0.5) > alpha:
@@ -96,7 +95,7 @@ class Smooth:
 
     def certify(self, x: torch.Tensor, n0: int, n: int, alpha: float, batch_size: int) -> tuple[int, float]:
         """Algorithm 2 for one image: (prediction, radius), (ABSTAIN, 0.0) when pA_lower < 1/2."""
-        certificate = self.certify_batch(self._images(x, batched=False), n0, n, alpha, batch_size)[0]
+        certificate = self.certify_batch(self.one_image(x), n0, n, alpha, batch_size)[0]
         return certificate.prediction, certificate.radius
 
     def certify_batch(
@@ -110,7 +109,7 @@ class Smooth:
         """
         check_alpha(alpha)
         check_sample_sizes(n, batch_size, n0)
-        xs = self._images(xs, batched=True)
+        self.base_classifier.eval()
         started = time.perf_counter()
         top_class = self.sampler.counts(xs, n0, batch_size).argmax(axis=1)
         counts = self.sampler.counts(xs, n, batch_size)

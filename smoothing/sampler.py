@@ -60,6 +60,7 @@ class NoiseSampler:
         precision: str = "fp32",
         channels_last: bool = False,
         seed: int | None = None,
+        input_shape: tuple[int, ...] | None = None,
     ):
         check_sigma(sigma)
         if precision not in PRECISIONS:
@@ -71,6 +72,7 @@ class NoiseSampler:
         self.sigma = float(sigma)
         self.precision = precision
         self.channels_last = channels_last
+        self.input_shape = input_shape  # checked on every call when given
         self.device = next(model.parameters(), torch.empty(0)).device
         self.generator = None if seed is None else torch.Generator(self.device).manual_seed(seed)
         if channels_last:
@@ -92,7 +94,7 @@ class NoiseSampler:
         accumulate: Callable[[torch.Tensor, torch.Tensor], object],
     ) -> None:
         """Draw num noisy copies of each image, in batches; accumulate(logits, image_of_each_row) per batch."""
-        check_images(images)
+        check_images(images, self.input_shape)
         if num < 1 or batch_size < 1:
             raise ValueError(f"num and batch_size must be positive, got num={num}, batch_size={batch_size}")
         images = images.to(self.device, torch.float32)

@@ -37,7 +37,8 @@ def certify_sequential(
     check_sample_sizes(n, batch_size, n0)
     if stages < 1 or tolerance < 0:
         raise ValueError(f"stages must be >= 1 and tolerance >= 0, got {stages}, {tolerance}")
-    images = smoothed._images(x, batched=False)
+    images = smoothed.one_image(x)
+    smoothed.base_classifier.eval()
     started = time.perf_counter()
     top_class = int(smoothed.sampler.counts(images, n0, batch_size)[0].argmax())
     sizes = stage_sizes(n, stages)
