@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,17 @@ def reference_style_counts(
     return counts
 
 
+def timed(run: Callable[[], object], device: torch.device) -> float:
+    """Wall seconds of run(), with the device's queued work finished before and after."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    run()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -62,19 +74,14 @@ def time_certification(
     rows = []
     for i, x in enumerate(inputs):
         x = x.to(torch_device)
-        for method in ("ours", "reference-style"):
-            if torch_device.type == "cuda":
-                torch.cuda.synchronize()
-            started = time.perf_counter()
-            if method == "ours":
-                smoothed.certify(x, n0, n, 0.001, batch)
-            else:
-                reference_style_counts(model, x, n0, sigma, batch, info.num_classes)
-                reference_style_counts(model, x, n, sigma, batch, info.num_classes)
-            if torch_device.type == "cuda":
-                torch.cuda.synchronize()
+        methods = {
+            "ours": lambda: smoothed.certify(x, n0, n, 0.001, batch),
+            "reference-style": lambda: [reference_style_counts(model, x, num, sigma, batch, info.num_classes)
+                                        for num in (n0, n)],
+        }
+        for method, run in methods.items():
             rows.append(dict(arch=arch, method=method, image=i, n0=n0, n=n, batch=batch,
-                             seconds=time.perf_counter() - started, device=device_name(torch_device),
+                             seconds=timed(run, torch_device), device=device_name(torch_device),
                              torch=torch.__version__))
     return pd.DataFrame(rows)
 
@@ -108,16 +115,7 @@ def samples_per_second(
     rows = []
     for method, run in methods.items():
         run()  # warm-up
-        timings = []
-        for _ in range(repeats):
-            if torch_device.type == "cuda":
-                torch.cuda.synchronize()
-            started = time.perf_counter()
-            run()
-            if torch_device.type == "cuda":
-                torch.cuda.synchronize()
-            timings.append(time.perf_counter() - started)
-        seconds = min(timings)
+        seconds = min(timed(run, torch_device) for _ in range(repeats))
         rows.append(dict(arch=arch, precision=precision, method=method, batch=batch, samples=num // batch * batch,
                          samples_per_s=num // batch * batch / seconds, device=device_name(torch_device),
                          torch=torch.__version__))
