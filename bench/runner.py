@@ -102,11 +102,11 @@ def code_version() -> str:
         return "unknown"
 
 
-def manifest(suite: Suite, device: torch.device) -> dict:
+def manifest(suite: Suite, device: torch.device, version: str) -> dict:
     return dict(
         suite=suite.name, suite_text=suite.text, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         python=platform.python_version(), platform=platform.platform(), torch=torch.__version__,
-        cuda=torch.version.cuda, device=device_name(device), code_version=code_version(),
+        cuda=torch.version.cuda, device=device_name(device), code_version=version,
     )
 
 
@@ -118,8 +118,9 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     out_dir = Path(results_dir) / suite.name
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / f"{run_id}.manifest.json"
+    version = code_version()
     if shard.rank == 0 and not manifest_path.exists():
-        manifest_path.write_text(json.dumps(manifest(suite, torch_device), indent=2) + "\n")
+        manifest_path.write_text(json.dumps(manifest(suite, torch_device, version), indent=2) + "\n")
     data = create_dataset(suite.dataset, suite.split, data_root)
     info = dataset_info(suite.dataset)
     indices = getattr(data, "indices", None)
@@ -129,7 +130,7 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     deterministic = [c for c in certifiers if not is_smoothing(c)]
     common = dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha,
                   device=device_name(torch_device), precision=suite.precision, seed=suite.seed,
-                  code_version=code_version())
+                  code_version=version)
     settings = {"suite_text": suite.text, "run_id": run_id}
     path = out_dir / f"{run_id}{shard.suffix()}.tsv"
     with ResumableTSV(path, RUN_COLUMNS, settings, key_columns=RUN_KEY) as out:
