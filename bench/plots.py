@@ -12,6 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from bench.tables import certified_accuracy  # noqa: E402
+
 METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
 
 
@@ -33,9 +35,8 @@ def certified_curves(runs: pd.DataFrame) -> pd.DataFrame:
     for dataset, runs_of_dataset in runs.groupby("dataset"):
         grid = np.linspace(0.0, max(1.0, float(runs_of_dataset["radius"].max()) * 1.05), 201)  # shared by all curves
         for (model, certifier, sigma), group in runs_of_dataset.groupby(["model", "certifier", "sigma"]):
-            correct, radius = group["correct"].to_numpy() == 1, group["radius"].to_numpy()
             rows += [dict(dataset=dataset, model=model, certifier=certifier, sigma=sigma or "-", radius=r,
-                          accuracy=float((correct & (radius >= r)).mean())) for r in grid]
+                          accuracy=accuracy) for r, accuracy in zip(grid, certified_accuracy(group, grid))]
     curves = pd.DataFrame(rows)
     envelope = (curves.groupby(["dataset", "model", "certifier", "radius"], as_index=False)["accuracy"].max()
                 .assign(sigma="envelope"))
