@@ -21,7 +21,8 @@ from smoothing.architectures import architecture_names, create_architecture
 from smoothing.checkpoints import load_checkpoint
 from smoothing.core import ABSTAIN, Smooth
 from smoothing.datasets import create_dataset, dataset_info, dataset_names
-from smoothing.sampler import PRECISIONS, image_seed
+from smoothing.batch_size import auto_batch_size, cache_path
+from smoothing.sampler import PRECISIONS, FastPath, image_seed
 from smoothing.training import TrainConfig, resolve_device, train_with_noise
 
 from baselines.bounds import PAPER_P_A, PAPER_SIGMAS, bounds_frame, bounds_table
@@ -48,6 +49,15 @@ def selected_positions(length: int, skip: int, maximum: int) -> Iterator[int]:
     return iter(range(0, stop, skip))
 
 
+def batch_size_argument(text: str) -> int | str:
+    """--batch: a positive integer or "auto"."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f'batch size must be a positive integer or "auto", got {text!r}')
+    return int(text)
+
+
 def _add_smoothing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", choices=dataset_names(), help="which dataset")
     parser.add_argument("base_classifier", help="checkpoint of the base classifier (checkpoint.pth.tar)")
@@ -56,7 +66,8 @@ def _add_smoothing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=architecture_names(), help="architecture, if the checkpoint does not name one")
     parser.add_argument("--split", choices=["train", "test"], default="test")
     parser.add_argument("--data-root", help="data folder (default: $SMOOTHBENCH_DATA for cifar10, $IMAGENET_DIR for imagenet)")
-    parser.add_argument("--batch", type=int, default=1000, help="batch size")
+    parser.add_argument("--batch", type=batch_size_argument, default=1000,
+                        help='batch size, or "auto": the largest that fits, found once per model and cached')
     parser.add_argument("--skip", type=int, default=1, help="take every skip-th example")
     parser.add_argument("--max", type=int, default=-1, help="stop before this example index (-1: all)")
     parser.add_argument("--N", type=int, default=100_000, help="number of Monte Carlo samples")
@@ -65,7 +76,9 @@ def _add_smoothing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:K")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
                         help="bf16/fp16 certify the reduced-precision base classifier, not the fp32 one")
-    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the base classifier (CUDA graphs on a GPU); batches keep one fixed shape")
     parser.add_argument("--overwrite", action="store_true", help="start again instead of resuming outfile")
 
 
@@ -73,17 +86,18 @@ def _smoothed_classifier(args: argparse.Namespace) -> tuple[Smooth, torch.utils.
     device = resolve_device(args.device)
     info = dataset_info(args.dataset)
     model, _ = load_checkpoint(args.base_classifier, args.dataset, args.arch, device)
-    smoothed = Smooth(
-        model, info.num_classes, args.sigma, precision=args.precision, channels_last=args.channels_last,
-        input_shape=info.input_shape,
-    )
+    fast_path = FastPath(args.precision, args.channels_last, args.compile)
+    smoothed = Smooth(model, info.num_classes, args.sigma, fast_path=fast_path, input_shape=info.input_shape)
+    if args.batch == "auto":
+        args.batch = auto_batch_size(model, info.input_shape, fast_path)
+        print(f"batch size: {args.batch} (auto, cached in {cache_path()})", file=sys.stderr)
     return smoothed, create_dataset(args.dataset, args.split, args.data_root)
 
 
 def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
     """Shared loop of certify and predict: select, resume, evaluate each input, write its row."""
-    smoothed, dataset = _smoothed_classifier(args)
     settings = {k: v for k, v in vars(args).items() if k not in ("device", "overwrite", "handler")}
+    smoothed, dataset = _smoothed_classifier(args)
     indices = getattr(dataset, "indices", None)  # official indices, where the dataset is a subset
     selected = [(p, int(indices[p]) if indices is not None else p)
                 for p in selected_positions(len(dataset), args.skip, args.max)]

@@ -25,12 +25,14 @@ from bench.tsv import ResumableTSV, format_radius
 from smoothing.checkpoints import load_checkpoint
 from smoothing.core import Smooth, check_sample_sizes
 from smoothing.datasets import create_dataset, dataset_info
-from smoothing.sampler import PRECISIONS, image_seed
+from smoothing.batch_size import auto_batch_size
+from smoothing.sampler import FastPath, image_seed
 from smoothing.statistics import check_alpha, check_sigma
 from smoothing.training import resolve_device
 
 RUN_COLUMNS = ["suite", "dataset", "model", "train_sigma", "certifier", "sigma", "idx", "label", "predict",
-               "radius", "correct", "n0", "n", "alpha", "seconds", "device", "precision", "seed", "code_version"]
+               "radius", "correct", "n0", "n", "alpha", "seconds", "device", "precision", "channels_last", "compile",
+               "batch", "seed", "code_version"]
 RUN_KEY = ("model", "certifier", "sigma", "idx")
 
 
@@ -46,10 +48,15 @@ class Suite:
     n0: int = 100
     n: int = 100_000
     alpha: float = 0.001
-    batch: int = 1000
+    batch: int | str = 1000  # or "auto": the largest that fits (smoothing.batch_size), found once and cached
     precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
     seed: int = 0
     text: str = field(default="", repr=False)
+
+    def fast_path(self) -> FastPath:
+        return FastPath(self.precision, self.channels_last, self.compile)
 
 
 def suite_path(name_or_path: str) -> Path:
@@ -80,9 +87,15 @@ def load_suite(name_or_path: str) -> Suite:
         for sigma in model["sigmas"]:
             check_sigma(sigma)
     check_alpha(suite.alpha)
-    check_sample_sizes(suite.n, suite.batch, suite.n0)
-    if suite.precision not in PRECISIONS:
-        raise ValueError(f"{path}: unknown precision {suite.precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if suite.batch != "auto" and (type(suite.batch) is not int or suite.batch < 1):
+        raise ValueError(f'{path}: batch must be a positive integer or "auto", got {suite.batch!r}')
+    if type(suite.channels_last) is not bool or type(suite.compile) is not bool:
+        raise ValueError(f"{path}: channels_last and compile must be true or false")
+    check_sample_sizes(suite.n, 1 if suite.batch == "auto" else suite.batch, suite.n0)
+    try:
+        suite.fast_path()
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
     return suite
 
 
@@ -128,9 +141,10 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     certifiers = [create_certifier(name) for name in suite.certifiers]
     smoothing = [c for c in certifiers if is_smoothing(c)]
     deterministic = [c for c in certifiers if not is_smoothing(c)]
+    fast_path = suite.fast_path()
     common = dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha,
-                  device=device_name(torch_device), precision=suite.precision, seed=suite.seed,
-                  code_version=version)
+                  device=device_name(torch_device), precision=suite.precision, channels_last=int(suite.channels_last),
+                  compile=int(suite.compile), seed=suite.seed, code_version=version)
     settings = {"suite_text": suite.text, "run_id": run_id}
     path = out_dir / f"{run_id}{shard.suffix()}.tsv"
     with ResumableTSV(path, RUN_COLUMNS, settings, key_columns=RUN_KEY) as out:
@@ -139,12 +153,15 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
             model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, torch_device)
             for certifier in deterministic:
                 certifier.prepare(model, info.input_shape)
+            batch = auto_batch_size(model, info.input_shape, fast_path) if suite.batch == "auto" else suite.batch
+            smoothed = {sigma: Smooth(model, info.num_classes, sigma, fast_path=fast_path, input_shape=info.input_shape)
+                        for sigma in model_entry["sigmas"]}
             units = [(sigma, p) for i, (p, sigma) in enumerate(
                 (p, sigma) for p in positions for sigma in model_entry["sigmas"]) if shard.owns(i)]
             progress = tqdm(units, desc=f"{suite.name}: {spec.name}", unit="image")
             for sigma, position in progress:
                 idx = int(indices[position]) if indices is not None else position
-                row = dict(common, model=spec.name, train_sigma=spec.train_sigma, idx=idx)
+                row = dict(common, model=spec.name, train_sigma=spec.train_sigma, idx=idx, batch=batch)
                 pending = lambda name, s: (spec.name, name, str(s), str(idx)) not in out.done
                 todo = [c for c in smoothing if pending(c.name, sigma)]
                 # A deterministic certifier's row belongs to the image's first-sigma unit (one owner per shard set).
@@ -155,9 +172,8 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                 x, label = data[position]
                 row["label"] = label
                 if todo:
-                    smoothed = Smooth(model, info.num_classes, sigma, precision=suite.precision,
-                                      seed=image_seed(suite.seed, idx), input_shape=info.input_shape)
-                    certificate = smoothed.certify_batch(x[None], suite.n0, suite.n, suite.alpha, suite.batch)[0]
+                    smoothed[sigma].sampler.manual_seed(image_seed(suite.seed, idx))
+                    certificate = smoothed[sigma].certify_batch(x[None], suite.n0, suite.n, suite.alpha, batch)[0]
                     for certifier in todo:
                         prediction, radius = certifier(certificate)
                         out.write(_row(row, certifier.name, sigma, prediction, radius, certificate.seconds))

@@ -21,6 +21,7 @@ from torch import nn
 
 from smoothing.architectures import create_architecture
 from smoothing.core import Smooth
+from smoothing.sampler import FastPath
 from smoothing.datasets import create_dataset, dataset_info
 from smoothing.training import resolve_device
 
@@ -98,7 +99,7 @@ def samples_per_second(
     model = create_architecture(arch, dataset).to(torch_device).eval()
     x = torch.rand(info.input_shape, generator=torch.Generator().manual_seed(0)).to(torch_device)
     noisy = x + sigma * torch.randn((batch, *info.input_shape), device=torch_device)
-    smoothed = Smooth(model, info.num_classes, sigma, precision=precision)
+    smoothed = Smooth(model, info.num_classes, sigma, fast_path=FastPath(precision))
     autocast = smoothed.sampler.autocast
 
     def ceiling() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from smoothing.sampler import NoiseSampler
+from smoothing.sampler import FastPath, NoiseSampler
 from smoothing.statistics import binomial_pvalue, check_alpha, clopper_pearson_lower, gaussian_radius
 
 ABSTAIN = -1
@@ -59,8 +59,7 @@ class Smooth:
         num_classes: int,
         sigma: float,
         *,
-        precision: str = "fp32",
-        channels_last: bool = False,
+        fast_path: FastPath = FastPath(),
         seed: int | None = None,
         input_shape: tuple[int, ...] | None = None,
     ):
@@ -68,8 +67,7 @@ class Smooth:
         self.num_classes = num_classes
         self.sigma = float(sigma)
         self.sampler = NoiseSampler(
-            base_classifier, num_classes, sigma, precision=precision, channels_last=channels_last, seed=seed,
-            input_shape=input_shape,
+            base_classifier, num_classes, sigma, fast_path=fast_path, seed=seed, input_shape=input_shape,
         )
 
     @staticmethod

@@ -39,6 +39,14 @@ class LinearTwoClass(nn.Module):
         return (x.flatten(1) @ self.w + self.b).abs() / self.w.norm()
 
 
+@pytest.fixture(autouse=True)
+def batch_size_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Tests never read or write the user's batch-size cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("SMOOTHBENCH_CACHE", str(folder))
+    return folder / "batch_sizes.json"
+
+
 @pytest.fixture
 def linear_model() -> LinearTwoClass:
     generator = torch.Generator().manual_seed(1)

@@ -7,7 +7,7 @@ from scipy.stats import binom, norm
 from torch import nn
 
 from bench.throughput import reference_style_counts
-from smoothing.sampler import NoiseSampler, image_seed
+from smoothing.sampler import FastPath, NoiseSampler, image_seed
 
 
 def small_net(seed: int = 0) -> nn.Module:
@@ -66,7 +66,7 @@ def test_seeded_runs_repeat_and_image_seeds_differ():
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_reduced_precision_counts(precision):
-    counts = NoiseSampler(small_net(), 10, 0.25, precision=precision, channels_last=True, seed=0).counts(
+    counts = NoiseSampler(small_net(), 10, 0.25, fast_path=FastPath(precision, channels_last=True), seed=0).counts(
         torch.rand(2, 3, 8, 8), 300, 128
     )
     assert counts.shape == (2, 10) and (counts.sum(axis=1) == 300).all()
