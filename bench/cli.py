@@ -208,8 +208,10 @@ def throughput_command(args: argparse.Namespace) -> None:
         frame = pd.concat([peak_memory(arch, args.dataset, args.memory, args.batch, args.device) for arch in args.arch],
                           ignore_index=True)
     else:
-        frame = pd.concat([samples_per_second(arch, args.dataset, precision, args.batch, args.n, args.device)
-                           for arch in args.arch for precision in args.precision], ignore_index=True)
+        fast_paths = [FastPath(precision, args.channels_last, compile) for precision in args.precision
+                      for compile in ([False, True] if args.compile else [False])]
+        frame = pd.concat([samples_per_second(arch, args.dataset, fast_path, args.batch, args.n, args.device)
+                           for arch in args.arch for fast_path in fast_paths], ignore_index=True)
     print(tabulate(frame.drop(columns=["torch"], errors="ignore"), headers="keys", tablefmt="github", showindex=False, floatfmt=",.3f"))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -276,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     throughput.add_argument("--arch", nargs="+", default=["cifar_resnet110"])
     throughput.add_argument("--dataset", default="cifar10")
     throughput.add_argument("--precision", nargs="+", default=["fp32"], choices=list(PRECISIONS))
+    throughput.add_argument("--channels-last", action="store_true")
+    throughput.add_argument("--compile", action="store_true", help="also measure each precision compiled (torch.compile)")
     throughput.add_argument("--batch", type=int, default=400)
     throughput.add_argument("--n", type=int, default=2000, help="samples timed per method")
     throughput.add_argument("--device", default="auto")

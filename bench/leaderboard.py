@@ -2,7 +2,8 @@
 results/runs/ (and the committed reference rows), deterministically: the same inputs give the same bytes.
 
 One row per (dataset, model, certifier, sigma): clean accuracy (r = 0), certified accuracy at the standard
-radii, seconds per image and device. Certified accuracy is only defined for a given sigma, so sigma is part
+radii, seconds per image and device; then sampling throughput per device, model and fast path from
+results/throughput/samples_per_s_*.csv. Certified accuracy is only defined for a given sigma, so sigma is part
 of the row; deterministic certifiers have none.
 """
 from __future__ import annotations
@@ -14,22 +15,19 @@ from tabulate import tabulate
 
 from baselines.bounds import bounds_frame
 from bench.plots import plot_bounds, plot_certified_accuracy, plot_throughput
-from bench.tables import RUN_RADII, certified_accuracy, read_run
+from bench.tables import certified_accuracy, read_run, reported_radii
+from bench.throughput import fast_path_label, summary_frame
 
 KEY = ["dataset", "model", "certifier", "sigma"]
-
-
-def family(dataset: str) -> str:
-    return "imagenet" if dataset.startswith("imagenet") else "cifar10"
 
 
 def leaderboard_frame(runs: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
     rows = []
     for key, group in runs.groupby(KEY, sort=True):
-        radii = RUN_RADII[family(key[0])]
-        accuracy = certified_accuracy(group, (0.0, *radii))
+        radii = reported_radii(key[0])
+        accuracy = certified_accuracy(group, radii)
         rows.append(dict(zip(KEY, key), source="this suite", images=len(group), clean_accuracy=accuracy[0],
-                         **{f"r={r:g}": a for r, a in zip(radii, accuracy[1:])},
+                         **{f"r={r:g}": a for r, a in zip(radii[1:], accuracy[1:])},
                          seconds_per_image=group["seconds"].mean(), device=group["device"].iloc[0]))
     frame = pd.DataFrame(rows)
     if reference is not None:
@@ -54,11 +52,11 @@ def published_rows(root: Path) -> pd.DataFrame:
     for dataset, (arch, sigmas) in COHEN2019_LOGS.items():
         for sigma in sigmas:
             log = read_certify_log(root / "data/certify" / dataset / arch / f"noise_{sigma}" / "test" / f"sigma_{sigma}")
-            radii = RUN_RADII[dataset]
-            accuracy = certified_accuracy(log, (0.0, *radii))
+            radii = reported_radii(dataset)
+            accuracy = certified_accuracy(log, radii)
             rows.append(dict(dataset=dataset, model=f"cohen2019-{dataset}-{arch}-noise{sigma}", certifier="gaussian",
                              sigma=str(float(sigma)), source="published", images=len(log), clean_accuracy=accuracy[0],
-                             **{f"r={r:g}": a for r, a in zip(radii, accuracy[1:])},
+                             **{f"r={r:g}": a for r, a in zip(radii[1:], accuracy[1:])},
                              seconds_per_image=log["seconds"].mean(), device="as published (Cohen et al. 2019)"))
     return pd.DataFrame(rows)
 
@@ -85,10 +83,18 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
         table = group.drop(columns="dataset").dropna(axis=1, how="all").fillna("")
         sections += ["", f"## {dataset}", "",
                      tabulate(table, headers="keys", tablefmt="github", showindex=False, floatfmt=".3f")]
+    throughput_files = sorted((results / "throughput").glob("samples_per_s_*.csv"))
+    throughput = pd.concat([pd.read_csv(f) for f in throughput_files], ignore_index=True) if throughput_files else None
+    if throughput is not None:
+        sections += ["", "## Sampling throughput", "",
+                     "Noisy samples per second on one image (`smoothbench throughput`, results/throughput/): the plain "
+                     "forward pass of the same net, fast path and batch is the ceiling; seconds per image are for "
+                     "n0 + n = 100,100 samples at our rate.", "",
+                     tabulate(summary_frame(throughput), headers="keys", tablefmt="github", showindex=False,
+                              floatfmt=",.3f")]
     written[1].write_text("\n".join(sections) + "\n")
     plots = results / "plots"
     written += plot_certified_accuracy(runs, plots) + plot_bounds(bounds_frame(), plots)
-    throughput_files = sorted((results / "throughput").glob("samples_per_s_*.csv"))
-    if throughput_files:
-        written += plot_throughput(pd.concat([pd.read_csv(f) for f in throughput_files], ignore_index=True), plots)
+    if throughput is not None:
+        written += plot_throughput(throughput.assign(fast_path=fast_path_label(throughput)), plots)
     return written

@@ -21,12 +21,14 @@ from bench.certifiers import create_certifier, is_smoothing
 from bench.distributed import Shard
 from bench.models import ModelSpec, create_model_spec
 from bench.throughput import device_name
+from bench.tables import reported_radii
 from bench.tsv import ResumableTSV, format_radius
 from smoothing.checkpoints import load_checkpoint
 from smoothing.core import Smooth, check_sample_sizes
 from smoothing.datasets import create_dataset, dataset_info
 from smoothing.batch_size import auto_batch_size
 from smoothing.sampler import FastPath, image_seed
+from smoothing.sequential import certify_sequential
 from smoothing.statistics import check_alpha, check_sigma
 from smoothing.training import resolve_device
 
@@ -52,6 +54,7 @@ class Suite:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    sequential: bool = False  # stop an image early once its table cell is settled (smoothing.sequential)
     seed: int = 0
     text: str = field(default="", repr=False)
 
@@ -89,8 +92,8 @@ def load_suite(name_or_path: str) -> Suite:
     check_alpha(suite.alpha)
     if suite.batch != "auto" and (type(suite.batch) is not int or suite.batch < 1):
         raise ValueError(f'{path}: batch must be a positive integer or "auto", got {suite.batch!r}')
-    if type(suite.channels_last) is not bool or type(suite.compile) is not bool:
-        raise ValueError(f"{path}: channels_last and compile must be true or false")
+    if any(type(flag) is not bool for flag in (suite.channels_last, suite.compile, suite.sequential)):
+        raise ValueError(f"{path}: channels_last, compile and sequential must be true or false")
     check_sample_sizes(suite.n, 1 if suite.batch == "auto" else suite.batch, suite.n0)
     try:
         suite.fast_path()
@@ -173,16 +176,21 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                 row["label"] = label
                 if todo:
                     smoothed[sigma].sampler.manual_seed(image_seed(suite.seed, idx))
-                    certificate = smoothed[sigma].certify_batch(x[None], suite.n0, suite.n, suite.alpha, batch)[0]
+                    if suite.sequential:
+                        certificate = certify_sequential(smoothed[sigma], x, suite.n0, suite.n, suite.alpha, batch,
+                                                         radii=reported_radii(suite.dataset))
+                    else:
+                        certificate = smoothed[sigma].certify_batch(x[None], suite.n0, suite.n, suite.alpha, batch)[0]
+                    row["n"] = certificate.n  # fewer than suite.n when a sequential run stopped early
                     for certifier in todo:
                         prediction, radius = certifier(certificate)
                         out.write(_row(row, certifier.name, sigma, prediction, radius, certificate.seconds))
-                    progress.set_postfix(samples_per_s=f"{(suite.n0 + suite.n) / certificate.seconds:,.0f}")
+                    progress.set_postfix(samples_per_s=f"{(suite.n0 + certificate.n) / certificate.seconds:,.0f}")
                 for certifier in todo_deterministic:
                     started = time.perf_counter()
                     prediction, radius = certifier(x.to(torch_device))
                     seconds = time.perf_counter() - started
-                    out.write(_row(dict(row, n0="", n="", alpha=""), certifier.name, "", prediction, radius, seconds))
+                    out.write(_row(dict(row, n0="", n="", alpha="", batch=""), certifier.name, "", prediction, radius, seconds))
     return path
 
 

@@ -1,6 +1,9 @@
 """Samples saved by sequential CERTIFY (smoothing.sequential) against CERTIFY, same model, images and seeds.
 
     python -m bench.sequential_savings --images 20 --n 10000 --out results/sequential/demo_sigma0.25.csv
+
+Both certify at level alpha; the sequential run stops an image once its cell of the certified-accuracy
+table over the dataset's reported radii (bench.tables.reported_radii) is settled.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.models import create_model_spec
-from bench.tables import certified_accuracy
+from bench.tables import certified_accuracy, reported_radii
 from smoothing.checkpoints import load_checkpoint
 from smoothing.core import Smooth
 from smoothing.datasets import create_dataset, dataset_info
@@ -20,7 +23,7 @@ from smoothing.sequential import certify_sequential
 
 
 def compare(model_name: str, dataset: str, sigma: float, images: int, skip: int, n0: int, n: int, alpha: float,
-            batch: int, max_radius: float, tolerance: float) -> pd.DataFrame:
+            batch: int, stages: int) -> pd.DataFrame:
     spec = create_model_spec(model_name)
     model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch)
     data, info = create_dataset(dataset), dataset_info(dataset)
@@ -32,8 +35,8 @@ def compare(model_name: str, dataset: str, sigma: float, images: int, skip: int,
             if method == "certify":
                 certificate = smoothed.certify_batch(x[None], n0, n, alpha, batch)[0]
             else:
-                certificate = certify_sequential(smoothed, x, n0, n, alpha, batch, tolerance=tolerance,
-                                                 max_radius=max_radius)
+                certificate = certify_sequential(smoothed, x, n0, n, alpha, batch, radii=reported_radii(dataset),
+                                                 stages=stages)
             rows.append(dict(method=method, idx=position, label=label, predict=certificate.prediction,
                              radius=certificate.radius, correct=int(certificate.prediction == label),
                              samples=n0 + certificate.n, seconds=certificate.seconds))
@@ -51,13 +54,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--alpha", type=float, default=0.001)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--max-radius", type=float, default=1.0, help="stop once this radius is certified")
-    parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--stages", type=int, default=6)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     frame = compare(args.model, args.dataset, args.sigma, args.images, args.skip, args.n0, args.n, args.alpha,
-                    args.batch, args.max_radius, args.tolerance)
-    radii = (0.0, 0.25, 0.5, 0.75, 1.0)
+                    args.batch, args.stages)
+    radii = reported_radii(args.dataset)
     summary = [[method, group["samples"].sum(), group["seconds"].sum(), *certified_accuracy(group, radii)]
                for method, group in frame.groupby("method")]
     print(tabulate(summary, headers=["method", "samples", "seconds", *[f"r={r}" for r in radii]], floatfmt=".3f",

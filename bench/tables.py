@@ -100,11 +100,21 @@ def log_label(path: str | os.PathLike) -> str:
 RUN_RADII = {"cifar10": (0.25, 0.5, 0.75, 1.0), "imagenet": (0.5, 1.0, 1.5, 2.0, 3.0)}
 
 
+def dataset_family(dataset: str) -> str:
+    """The key of RUN_RADII: "imagenet" for ImageNet datasets, else "cifar10"."""
+    return "imagenet" if dataset.startswith("imagenet") else "cifar10"
+
+
+def reported_radii(dataset: str) -> tuple[float, ...]:
+    """Radii of a run's certified-accuracy table: 0 (clean accuracy) and the family's standard radii."""
+    return (0.0, *RUN_RADII[dataset_family(dataset)])
+
+
 def read_run(path: str | os.PathLike) -> pd.DataFrame:
     """The tidy rows of a suite run (bench.runner), with a clear error for a foreign file."""
     from bench.runner import RUN_COLUMNS
 
-    frame = pd.read_csv(path, sep="\t", dtype={c: str for c in ("sigma", "n0", "n", "alpha")}, keep_default_na=False)
+    frame = pd.read_csv(path, sep="\t", dtype={c: str for c in ("sigma", "n0", "n", "alpha", "batch")}, keep_default_na=False)
     if list(frame.columns) != RUN_COLUMNS:
         raise ValueError(f"{path}:1: not a suite run: columns {list(frame.columns)[:6]}..., expected {RUN_COLUMNS[:6]}...")
     return frame
@@ -112,7 +122,6 @@ def read_run(path: str | os.PathLike) -> pd.DataFrame:
 
 def run_accuracy_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Certified accuracy per (model, certifier, sigma) at the dataset family's standard radii."""
-    family = "imagenet" if frame["dataset"].iloc[0].startswith("imagenet") else "cifar10"
     logs = {f"{model} {certifier}" + (f" sigma={sigma}" if sigma else ""): group
             for (model, certifier, sigma), group in frame.groupby(["model", "certifier", "sigma"], sort=True)}
-    return accuracy_frame(logs, (0.0, *RUN_RADII[family]))
+    return accuracy_frame(logs, reported_radii(frame["dataset"].iloc[0]))

@@ -1,23 +1,30 @@
-"""Sequential CERTIFY (beyond Cohen et al.): stop sampling an image early once its answer is settled.
+"""Sequential CERTIFY (beyond Cohen et al.): stop sampling an image once its row of the certified-accuracy
+table is settled.
 
-Samples are drawn in K stages of geometrically growing size n_1 < ... < n_K = n. At stage k the counts
-so far give Clopper-Pearson bounds [pA_lower_k, pA_upper_k] at level alpha / K each; by the union bound
-all K of them hold together with probability >= 1 - alpha, so the certificate stays valid at level alpha
-whatever stage the data make us stop at (a Bonferroni-corrected sequence of tests). Stop when
-  - pA_upper_k < 1/2: the image would abstain anyway;
-  - sigma * PhiInv(pA_upper_k) - sigma * PhiInv(pA_lower_k) <= tolerance * sigma: more samples could not
-    move the radius by more than the tolerance; or
-  - sigma * PhiInv(pA_lower_k) >= max_radius: the radius already reaches what the user asked for.
-The price is the smaller level alpha / K of each bound, so a full-length run certifies a little less.
+A table reports, per image, the largest reported radius r_j (of radii r_1 < ... < r_m) with r_j <= R, or
+an abstention. Samples are drawn in K stages of geometrically growing size n_1 < ... < n_K = n. At
+stage k the counts so far give Clopper-Pearson bounds [lower_k, upper_k] on pA at level alpha / K each;
+by the union bound all K bounds hold together with probability >= 1 - alpha, so
+
+    pA_lower = max_{k <= stop} lower_k,    R = sigma * PhiInv(pA_lower)
+
+is a valid level-alpha certificate whatever stage the data make us stop at (a Bonferroni-corrected
+sequence of tests). Stopping is only a decision about effort and never touches validity: stop at stage k
+when the best radius more samples could still reach,
+    R_best = sigma * PhiInv(min(upper_k, (alpha / K)^(1 / n))),
+(the second term is all n samples voting for cA) lies in the same table cell as R, or upper_k < 1/2
+(the image abstains). The price is the level alpha / K of each bound, so a run that goes to n certifies a
+little less than CERTIFY at level alpha.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from scipy.stats import norm
 
 from smoothing.core import ABSTAIN, Certificate, Smooth, check_sample_sizes
 from smoothing.statistics import check_alpha, clopper_pearson_lower, clopper_pearson_upper, gaussian_radius
@@ -28,33 +35,40 @@ def stage_sizes(n: int, stages: int) -> list[int]:
     return sorted({max(1, math.ceil(n / 2 ** (stages - k))) for k in range(1, stages + 1)})
 
 
+def table_cell(radius: float, p_a: float, radii: Sequence[float]) -> int:
+    """-1 for an abstention (p_a < 1/2), else the number of reported radii r_j <= radius."""
+    return -1 if p_a < 0.5 else bisect.bisect_right(sorted(radii), radius)
+
+
 def certify_sequential(
     smoothed: Smooth, x: torch.Tensor, n0: int, n: int, alpha: float, batch_size: int, *,
-    stages: int = 4, tolerance: float = 0.05, max_radius: float = math.inf,
+    radii: Sequence[float], stages: int = 6,
 ) -> Certificate:
-    """CERTIFY one image (C, H, W) with early stopping; `Certificate.n` is the number of samples used."""
+    """CERTIFY one image (C, H, W), stopping once its cell of the table over `radii` is settled.
+    `Certificate.n` is the number of samples used and `Certificate.alpha` the level of each stage's bound."""
     check_alpha(alpha)
     check_sample_sizes(n, batch_size, n0)
-    if stages < 1 or tolerance < 0:
-        raise ValueError(f"stages must be >= 1 and tolerance >= 0, got {stages}, {tolerance}")
+    if stages < 1 or not radii or min(radii) < 0:
+        raise ValueError(f"need stages >= 1 and at least one reported radius >= 0, got stages={stages}, radii={radii}")
     images = smoothed.one_image(x)
     smoothed.base_classifier.eval()
     started = time.perf_counter()
     top_class = int(smoothed.sampler.counts(images, n0, batch_size)[0].argmax())
     sizes = stage_sizes(n, stages)
     level = alpha / len(sizes)
-    counts, used = np.zeros(smoothed.num_classes, dtype=np.int64), 0
+    best_possible = float(clopper_pearson_lower(n, n, level))  # = level^(1/n): every sample votes for cA
+    counts, used, p_a_lower = np.zeros(smoothed.num_classes, dtype=np.int64), 0, 0.0
     for size in sizes:
         counts += smoothed.sampler.counts(images, size - used, batch_size)[0]
         used = size
-        lower = float(clopper_pearson_lower(counts[top_class], used, level))
-        upper = float(clopper_pearson_upper(counts[top_class], used, level))
-        radius_lower = smoothed.sigma * norm.ppf(lower)
-        settled = smoothed.sigma * (norm.ppf(upper) - norm.ppf(lower)) <= tolerance * smoothed.sigma
-        if upper < 0.5 or (lower >= 0.5 and (settled or radius_lower >= max_radius)):
+        p_a_lower = max(p_a_lower, float(clopper_pearson_lower(counts[top_class], used, level)))
+        p_a_upper = min(float(clopper_pearson_upper(counts[top_class], used, level)), best_possible)
+        now = table_cell(float(gaussian_radius(smoothed.sigma, p_a_lower)), p_a_lower, radii)
+        best = table_cell(float(gaussian_radius(smoothed.sigma, p_a_upper)), p_a_upper, radii)
+        if now == best:
             break
     return Certificate(
-        prediction=top_class if lower >= 0.5 else ABSTAIN, radius=float(gaussian_radius(smoothed.sigma, lower)),
-        p_a_lower=lower, top_class=top_class, counts=counts, n0=n0, n=used, alpha=alpha, sigma=smoothed.sigma,
+        prediction=top_class if p_a_lower >= 0.5 else ABSTAIN, radius=float(gaussian_radius(smoothed.sigma, p_a_lower)),
+        p_a_lower=p_a_lower, top_class=top_class, counts=counts, n0=n0, n=used, alpha=level, sigma=smoothed.sigma,
         seconds=time.perf_counter() - started,
     )

@@ -5,6 +5,7 @@ import pytest
 from bench.cli import main
 from bench.leaderboard import published_rows, regenerate
 from bench.runner import run_suite
+from bench.throughput import summary_frame
 
 
 def digest(paths):
@@ -13,14 +14,17 @@ def digest(paths):
 
 def test_leaderboard_regenerates_deterministically(suite, tmp_path):
     run_suite(suite, tmp_path / "runs", device="cpu")
+    assert main(["throughput", "--arch", "cifar_resnet20", "--batch", "10", "--n", "20", "--device", "cpu",
+                 "--out", str(tmp_path / "throughput" / "samples_per_s_cpu.csv")]) == 0
     first = regenerate(tmp_path)
     names = {p.name for p in first}
-    assert {"leaderboard.md", "leaderboard.csv", "bounds.png", "bounds.pdf"} <= names
+    assert {"leaderboard.md", "leaderboard.csv", "bounds.png", "bounds.pdf", "throughput.png"} <= names
     assert "certified_accuracy_cifar10-embedded.png" in names
     second = regenerate(tmp_path)
     assert digest(first) == digest(second)  # same inputs, same bytes (no timestamps)
     text = (tmp_path / "leaderboard.md").read_text()
     assert "## cifar10-embedded" in text and "lipschitz-margin" in text and "r=0.25" in text
+    assert "## Sampling throughput" in text and "ours_seconds_per_image_n100k" in text
 
 
 def test_published_rows(shared):
@@ -55,6 +59,10 @@ def test_throughput_command(tmp_path):
     assert list(frame.method) == ["plain-forward", "ours", "reference-style"] * 2
     assert (frame.samples == 20).all() and (frame.samples_per_s > 0).all()
     assert (frame[frame.method == "plain-forward"].ratio_to_ceiling == 1).all()
+    summary = summary_frame(frame)
+    assert list(summary.fast_path) == ["bf16", "fp32"]
+    ours = frame[frame.method == "ours"].set_index("precision").samples_per_s
+    assert summary.set_index("fast_path").ours_seconds_per_image_n100k["bf16"] == pytest.approx(100_100 / ours["bf16"])
 
 
 @pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc/self peak memory")

@@ -8,9 +8,11 @@ import torch
 from scipy.stats import binom
 
 from smoothing.core import ABSTAIN, Smooth
-from smoothing.sequential import certify_sequential, stage_sizes
+from smoothing.sequential import certify_sequential, stage_sizes, table_cell
 from smoothing.statistics import clopper_pearson_lower
 from test_core import points_at_distances
+
+RADII = (0.0, 0.25, 0.5, 0.75)
 
 
 def test_stage_sizes():
@@ -18,32 +20,67 @@ def test_stage_sizes():
     assert stage_sizes(5, 4) == [1, 2, 3, 5]
 
 
+def test_table_cell():
+    assert table_cell(0.3, 0.4, RADII) == -1  # pA < 1/2: abstains
+    assert [table_cell(r, 0.9, RADII) for r in (0.0, 0.2, 0.25, 0.6, 2.0)] == [1, 1, 2, 3, 4]
+
+
 def test_sound_and_saves_samples(linear_model):
-    """Radius <= true distance except with probability alpha per input; boundary points stop early."""
+    """Radius <= true distance except with probability alpha per input; most inputs stop early."""
     alpha, sigma, inputs = 0.01, 0.5, 60
     distances = torch.linspace(-1.0, 1.0, inputs)
     x = points_at_distances(linear_model, distances)
     smoothed = Smooth(linear_model, 2, sigma, seed=0)
-    certificates = [certify_sequential(smoothed, xi, 50, 4000, alpha, 4000, max_radius=0.6) for xi in x]
+    certificates = [certify_sequential(smoothed, xi, 50, 4000, alpha, 4000, radii=RADII) for xi in x]
     true_distance = linear_model.distance(x).numpy()
     violations = sum(c.prediction != ABSTAIN and c.radius > true_distance[i] for i, c in enumerate(certificates))
     assert violations <= binom.isf(1e-3, inputs, alpha)
     used = np.array([c.n for c in certificates])
-    assert used.min() < 4000 and used.mean() < 3000  # near the boundary and far from it, it stops early
+    assert used.min() <= 4000 / 16 and used.mean() < 0.6 * 4000
     assert all(c.counts.sum() == c.n for c in certificates)
 
 
-def test_full_length_run_uses_the_bonferroni_level(linear_model):
-    """With tolerance 0 and no target it runs to n and equals CERTIFY at level alpha / K."""
+def test_certificate_is_the_best_stage_bound_at_the_bonferroni_level(linear_model):
+    """pA_lower = max over stages of the Clopper-Pearson bound at level alpha / K, recomputed by hand from
+    the same noise stream; a grid too fine to settle runs the image to n."""
     x = points_at_distances(linear_model, torch.tensor([0.3]))[0]
-    sequential = certify_sequential(Smooth(linear_model, 2, 0.5, seed=1), x, 50, 2000, 0.001, 2000, tolerance=0.0)
-    assert sequential.n == 2000
-    assert sequential.p_a_lower == pytest.approx(float(clopper_pearson_lower(sequential.count_a, 2000, 0.001 / 4)))
-    full = Smooth(linear_model, 2, 0.5, seed=1).certify_batch(x[None], 50, 2000, 0.001 / 4, 2000)[0]
-    assert sequential.radius == pytest.approx(full.radius, abs=0.05)
+    fine = tuple(np.linspace(0, 3, 3001))
+    sequential = certify_sequential(Smooth(linear_model, 2, 0.5, seed=1), x, 50, 2000, 0.001, 2000, radii=fine, stages=4)
+    assert sequential.n == 2000 and sequential.alpha == pytest.approx(0.001 / 4)
+    replay = Smooth(linear_model, 2, 0.5, seed=1).sampler
+    top = replay.counts(x[None], 50, 2000)[0].argmax()
+    votes, used, bounds = 0, 0, []
+    for size in stage_sizes(2000, 4):
+        votes += replay.counts(x[None], size - used, 2000)[0][top]
+        used = size
+        bounds.append(float(clopper_pearson_lower(votes, used, 0.001 / 4)))
+    assert sequential.p_a_lower == pytest.approx(max(bounds))
+
+
+def test_settled_cell_stops_at_the_first_stage(linear_model):
+    """Far from the boundary the first stage already certifies past the largest reported radius."""
+    x = points_at_distances(linear_model, torch.tensor([3.0]))[0]
+    certificate = certify_sequential(Smooth(linear_model, 2, 0.5, seed=2), x, 50, 64_000, 0.001, 4000, radii=RADII)
+    assert certificate.n == 2000 and certificate.radius >= 0.75
 
 
 def test_bad_arguments(linear_model):
     smoothed = Smooth(linear_model, 2, 0.5)
-    with pytest.raises(ValueError, match="stages must be >= 1"):
-        certify_sequential(smoothed, torch.rand(1, 4, 4), 10, 100, 0.01, 10, stages=0)
+    with pytest.raises(ValueError, match="stages >= 1"):
+        certify_sequential(smoothed, torch.rand(1, 4, 4), 10, 100, 0.01, 10, radii=RADII, stages=0)
+    with pytest.raises(ValueError, match="at least one reported radius"):
+        certify_sequential(smoothed, torch.rand(1, 4, 4), 10, 100, 0.01, 10, radii=())
+
+
+def test_sequential_suite_records_samples_used(suite, tmp_path):
+    import dataclasses
+
+    from bench.runner import run_suite
+    from bench.tables import read_run
+
+    sequential = dataclasses.replace(suite, sequential=True, certifiers=["gaussian", "li-renyi"], text=suite.text + "#s")
+    frame = read_run(run_suite(sequential, tmp_path / "runs", device="cpu"))
+    used = frame["n"].astype(int)
+    assert used.between(1, suite.n).all()
+    for _, group in frame.groupby(["sigma", "idx"]):  # one sequential pass feeds both certifiers
+        assert group["n"].nunique() == 1 and group["predict"].nunique() == 1
