@@ -9,7 +9,7 @@ $(BIN)/smoothbench: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install demo test benchmark
+.PHONY: install demo test benchmark benchmark-gpu
 install: $(BIN)/smoothbench
 
 demo: install
@@ -21,3 +21,12 @@ test: install
 
 benchmark: install
 	$(BIN)/python -m pytest bench --benchmark-enable --benchmark-columns=mean,stddev,rounds
+
+# The GPU targets of the throughput benchmark (ResNet-110 on CIFAR-10, ResNet-50 on ImageNet, fp32 and bf16,
+# eager and compiled); commit the CSVs, named after the GPU, with this command.
+GPU_TAG ?= cuda
+benchmark-gpu: install
+	$(BIN)/smoothbench throughput --arch cifar_resnet110 --dataset cifar10 --precision fp32 bf16 --compile \
+		--batch 2000 --n 40000 --device cuda --out results/throughput/samples_per_s_$(GPU_TAG)_cifar10.csv
+	$(BIN)/smoothbench throughput --arch resnet50 --dataset imagenet --precision fp32 bf16 --compile --channels-last \
+		--batch 500 --n 10000 --device cuda --out results/throughput/samples_per_s_$(GPU_TAG)_imagenet.csv

@@ -1,8 +1,8 @@
 """Regenerate results/leaderboard.md, results/leaderboard.csv and results/plots/ from every run under
 results/runs/ (and the committed reference rows), deterministically: the same inputs give the same bytes.
 
-One row per (dataset, model, certifier, sigma): clean accuracy (r = 0), certified accuracy at the standard
-radii, seconds per image and device; then sampling throughput per device, model and fast path from
+One row per (dataset, model, certifier, sigma, run): clean accuracy (r = 0), certified accuracy at the
+standard radii, samples and seconds per image, and device; then sampling throughput per device, model and fast path from
 results/throughput/samples_per_s_*.csv. Certified accuracy is only defined for a given sigma, so sigma is part
 of the row; deterministic certifiers have none.
 """
@@ -18,7 +18,12 @@ from bench.plots import plot_bounds, plot_certified_accuracy, plot_throughput
 from bench.tables import certified_accuracy, read_run, reported_radii
 from bench.throughput import fast_path_label, summary_frame
 
-KEY = ["dataset", "model", "certifier", "sigma"]
+KEY = ["dataset", "model", "certifier", "sigma", "run"]  # run: the run id, so two devices' runs stay two rows
+
+
+def run_id(path: Path) -> str:
+    """<suite>/<run-id> of a run file <suite>/<run-id>.tsv or <suite>/<run-id>.rank<r>-of-<K>.tsv."""
+    return f"{path.parent.name}/{path.name.removesuffix('.tsv').split('.rank')[0]}"
 
 
 def leaderboard_frame(runs: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -28,13 +33,15 @@ def leaderboard_frame(runs: pd.DataFrame, reference: pd.DataFrame | None = None)
         accuracy = certified_accuracy(group, radii)
         rows.append(dict(zip(KEY, key), source="this suite", images=len(group), clean_accuracy=accuracy[0],
                          **{f"r={r:g}": a for r, a in zip(radii[1:], accuracy[1:])},
+                         samples_per_image=(pd.to_numeric(group["n0"]) + pd.to_numeric(group["n"])).mean(),
                          seconds_per_image=group["seconds"].mean(), device=group["device"].iloc[0]))
     frame = pd.DataFrame(rows)
     if reference is not None:
         frame = pd.concat([frame, reference], ignore_index=True)
     radius_columns = sorted((c for c in frame.columns if c.startswith("r=")), key=lambda c: float(c[2:]))
-    columns = [*KEY, "source", "images", "clean_accuracy", *radius_columns, "seconds_per_image", "device"]
-    frame = frame[columns].sort_values(["dataset", "source", "model", "certifier", "sigma"], kind="stable")
+    columns = [*KEY, "source", "images", "clean_accuracy", *radius_columns, "samples_per_image", "seconds_per_image",
+               "device"]
+    frame = frame[columns].sort_values(["dataset", "source", "model", "run", "certifier", "sigma"], kind="stable")
     return frame.reset_index(drop=True)
 
 
@@ -55,9 +62,10 @@ def published_rows(root: Path) -> pd.DataFrame:
             radii = reported_radii(dataset)
             accuracy = certified_accuracy(log, radii)
             rows.append(dict(dataset=dataset, model=f"cohen2019-{dataset}-{arch}-noise{sigma}", certifier="gaussian",
-                             sigma=str(float(sigma)), source="published", images=len(log), clean_accuracy=accuracy[0],
+                             sigma=str(float(sigma)), run="published", source="published", images=len(log), clean_accuracy=accuracy[0],
                              **{f"r={r:g}": a for r, a in zip(radii[1:], accuracy[1:])},
-                             seconds_per_image=log["seconds"].mean(), device="as published (Cohen et al. 2019)"))
+                             samples_per_image=100_100, seconds_per_image=log["seconds"].mean(),
+                             device="as published (Cohen et al. 2019)"))
     return pd.DataFrame(rows)
 
 
@@ -71,7 +79,7 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
     run_files = sorted((results / "runs").glob("*/*.tsv"))
     if not run_files:
         raise FileNotFoundError(f"no runs under {results / 'runs'}; run `smoothbench run` first")
-    runs = pd.concat([read_run(f) for f in run_files], ignore_index=True)
+    runs = pd.concat([read_run(f).assign(run=run_id(f)) for f in run_files], ignore_index=True)
     frame = leaderboard_frame(runs, reference_rows(results / "reference"))
     written = [results / "leaderboard.csv", results / "leaderboard.md"]
     frame.to_csv(written[0], index=False, float_format="%.4f")
@@ -80,7 +88,7 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
                 "Certified accuracy at radius r: fraction of images with a correct prediction certified at radius >= r.",
                 "Rows with source 'published' are computed from the logs Cohen et al. (2019) released, not run here."]
     for dataset, group in frame.groupby("dataset", sort=True):
-        table = group.drop(columns="dataset").dropna(axis=1, how="all").fillna("")
+        table = group.drop(columns="dataset").dropna(axis=1, how="all").astype(object).fillna("")
         sections += ["", f"## {dataset}", "",
                      tabulate(table, headers="keys", tablefmt="github", showindex=False, floatfmt=".3f")]
     throughput_files = sorted((results / "throughput").glob("samples_per_s_*.csv"))

@@ -29,16 +29,17 @@ def save(figure: plt.Figure, stem: Path) -> list[Path]:
 
 
 def certified_curves(runs: pd.DataFrame) -> pd.DataFrame:
-    """Tidy curves: certified accuracy at each radius of a fine grid, per (dataset, model, certifier, sigma),
-    plus the envelope over sigma (sigma = 'envelope')."""
+    """Tidy curves: certified accuracy at each radius of a fine grid, per (dataset, run, model, certifier,
+    sigma), plus the envelope over sigma (sigma = 'envelope'). Rows without a run column are one run."""
+    runs = runs if "run" in runs.columns else runs.assign(run="run")
     rows = []
     for dataset, runs_of_dataset in runs.groupby("dataset"):
         grid = np.linspace(0.0, max(1.0, float(runs_of_dataset["radius"].max()) * 1.05), 201)  # shared by all curves
-        for (model, certifier, sigma), group in runs_of_dataset.groupby(["model", "certifier", "sigma"]):
-            rows += [dict(dataset=dataset, model=model, certifier=certifier, sigma=sigma or "-", radius=r,
+        for (run, model, certifier, sigma), group in runs_of_dataset.groupby(["run", "model", "certifier", "sigma"]):
+            rows += [dict(dataset=dataset, run=run, model=model, certifier=certifier, sigma=sigma or "-", radius=r,
                           accuracy=accuracy) for r, accuracy in zip(grid, certified_accuracy(group, grid))]
     curves = pd.DataFrame(rows)
-    envelope = (curves.groupby(["dataset", "model", "certifier", "radius"], as_index=False)["accuracy"].max()
+    envelope = (curves.groupby(["dataset", "run", "model", "certifier", "radius"], as_index=False)["accuracy"].max()
                 .assign(sigma="envelope"))
     return pd.concat([curves, envelope], ignore_index=True)
 
@@ -48,7 +49,8 @@ def plot_certified_accuracy(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
     paths = []
     for dataset, frame in curves.groupby("dataset"):
         grid = sns.relplot(data=frame, x="radius", y="accuracy", hue="certifier", style="sigma", col="model",
-                           kind="line", height=3.6, aspect=1.3, facet_kws=dict(sharex=False))
+                           row="run" if frame["run"].nunique() > 1 else None, kind="line", height=3.6, aspect=1.3,
+                           facet_kws=dict(sharex=False))
         grid.set_axis_labels("l2 radius r", "certified accuracy")
         grid.figure.suptitle(f"Certified accuracy vs radius: {dataset}", y=1.03)
         paths += save(grid.figure, out_dir / f"certified_accuracy_{dataset}")

@@ -1,5 +1,6 @@
 import hashlib
 
+import pandas as pd
 import pytest
 
 from bench.cli import main
@@ -77,3 +78,16 @@ def test_peak_memory_command(tmp_path):
     assert set(frame.measure) == {"growth of VmHWM"}
     # The bound itself (no O(n) growth) is tested on a small model in test_sampler, where glibc's
     # per-thread malloc arenas do not blur the reading as they do for a ResNet's activations.
+
+
+def test_two_runs_of_one_suite_stay_two_rows(suite, tmp_path):
+    """A CPU and a GPU run of the same suite are two leaderboard rows each over its own images, not one
+    row over both."""
+    from bench.leaderboard import leaderboard_frame
+    from bench.tables import read_run
+
+    one = read_run(run_suite(suite, tmp_path / "runs", device="cpu"))
+    both = pd.concat([one.assign(run="cpu-fp32"), one.assign(run="cuda-bf16")], ignore_index=True)
+    frame = leaderboard_frame(both)
+    assert len(frame) == 2 * len(leaderboard_frame(one.assign(run="cpu-fp32")))
+    assert set(frame["images"]) == {5}

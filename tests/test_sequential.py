@@ -8,7 +8,7 @@ import torch
 from scipy.stats import binom
 
 from smoothing.core import ABSTAIN, Smooth
-from smoothing.sequential import certify_sequential, stage_sizes, table_cell
+from smoothing.sequential import certify_sequential, stage_levels, stage_sizes, table_cell
 from smoothing.statistics import clopper_pearson_lower
 from test_core import points_at_distances
 
@@ -40,20 +40,26 @@ def test_sound_and_saves_samples(linear_model):
     assert all(c.counts.sum() == c.n for c in certificates)
 
 
-def test_certificate_is_the_best_stage_bound_at_the_bonferroni_level(linear_model):
-    """pA_lower = max over stages of the Clopper-Pearson bound at level alpha / K, recomputed by hand from
+def test_stage_levels_spend_exactly_alpha():
+    assert stage_levels(0.001, 1) == [0.001]
+    levels = stage_levels(0.001, 6)
+    assert levels[-1] == 0.0005 and levels[0] == pytest.approx(0.0001) and sum(levels) == pytest.approx(0.001)
+
+
+def test_certificate_is_the_best_stage_bound_at_the_bonferroni_levels(linear_model):
+    """pA_lower = max over stages of the Clopper-Pearson bound at level alpha_k, recomputed by hand from
     the same noise stream; a grid too fine to settle runs the image to n."""
     x = points_at_distances(linear_model, torch.tensor([0.3]))[0]
     fine = tuple(np.linspace(0, 3, 3001))
     sequential = certify_sequential(Smooth(linear_model, 2, 0.5, seed=1), x, 50, 2000, 0.001, 2000, radii=fine, stages=4)
-    assert sequential.n == 2000 and sequential.alpha == pytest.approx(0.001 / 4)
+    assert sequential.n == 2000 and sequential.alpha == pytest.approx(0.001 / 2)
     replay = Smooth(linear_model, 2, 0.5, seed=1).sampler
     top = replay.counts(x[None], 50, 2000)[0].argmax()
     votes, used, bounds = 0, 0, []
-    for size in stage_sizes(2000, 4):
+    for size, level in zip(stage_sizes(2000, 4), [0.001 / 6] * 3 + [0.001 / 2]):
         votes += replay.counts(x[None], size - used, 2000)[0][top]
         used = size
-        bounds.append(float(clopper_pearson_lower(votes, used, 0.001 / 4)))
+        bounds.append(float(clopper_pearson_lower(votes, used, level)))
     assert sequential.p_a_lower == pytest.approx(max(bounds))
 
 
