@@ -67,8 +67,11 @@ def plot_bounds(bounds: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 def plot_throughput(throughput: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Noisy samples per second per model and fast path: the plain forward pass (ceiling) beside the samplers."""
-    grid = sns.catplot(data=throughput, x="samples_per_s", y="arch", hue="method", col="fast_path", kind="bar",
+    several = throughput["device"].nunique() > 1
+    grid = sns.catplot(data=throughput, x="samples_per_s", y="arch", hue="method", col="fast_path",
+                       row="device" if several else None, sharex=not several, kind="bar",
                        height=3.0, aspect=1.5)
     grid.set_axis_labels("noisy samples per second", "")
-    grid.figure.suptitle(f"Sampling throughput against the forward-pass ceiling: {throughput['device'].iloc[0]}", y=1.05)
+    title = "several devices" if several else throughput["device"].iloc[0]
+    grid.figure.suptitle(f"Sampling throughput against the forward-pass ceiling: {title}", y=1.05)
     return save(grid.figure, out_dir / "throughput")
