@@ -92,3 +92,20 @@ def test_sequential_suite_records_samples_used(suite, tmp_path):
     assert used.between(1, 2000).all() and (used < 2000).any()
     for _, group in frame.groupby(["sigma", "idx"]):  # one sequential pass feeds both certifiers
         assert group["n"].nunique() == 1 and group["predict"].nunique() == 1
+
+
+def test_savings_benchmark_resumes_after_a_kill(tmp_path):
+    """bench.sequential_savings writes each row as it finishes; a run cut mid-row resumes to the same rows."""
+    from bench.sequential_savings import compare
+
+    out = tmp_path / "savings.tsv"
+    run = lambda: compare("cifar10-demo-resnet20", "cifar10-embedded", 0.25, images=2, skip=25, n0=20, n=300,
+                          alpha=0.001, batch=100, stages=3, out=out)
+    complete = run()
+    assert list(complete["method"]) == ["certify", "sequential"] * 2
+    assert (complete["samples"] <= 320).all() and (complete["samples"] > 20).all()
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:-2]) + lines[-2][:10])  # killed while writing the third row
+    resumed = run()
+    columns = ["method", "idx", "predict", "radius", "samples"]
+    assert resumed[columns].equals(complete[columns])
