@@ -11,7 +11,8 @@ from bench.cli import main
 from bench.runner import run_suite
 from bench.tables import read_run
 from smoothing.architectures import create_architecture
-from smoothing.batch_size import auto_batch_size, bytes_per_sample, forward_fits, largest_power_of_two
+from smoothing.batch_size import (auto_batch_size, bytes_per_sample, fastest_power_of_two, forward_fits,
+                                  largest_power_of_two)
 from smoothing.checkpoints import save_checkpoint
 from smoothing.sampler import FastPath, NoiseSampler
 
@@ -87,6 +88,18 @@ def test_forward_fits_catches_out_of_memory_only():
     broken = forward_fits(lambda x: 1 / 0, (1, 2, 2), torch.device("cpu"), FastPath())
     with pytest.raises(ZeroDivisionError):  # a bug is not "does not fit"
         broken(1)
+
+
+def test_cpu_batch_is_the_fastest_not_the_largest():
+    """CPU throughput peaks and then falls as activations outgrow the caches: pick the peak, stop probing
+    once past it, and never exceed the largest batch that fits."""
+    measured = {1: 100, 2: 180, 4: 300, 8: 420, 16: 500, 32: 510, 64: 530, 128: 450, 256: 300, 512: 200}
+    probed = []
+    rate = lambda batch: probed.append(batch) or measured[batch]
+    assert fastest_power_of_two(rate, largest=512) == 64
+    assert probed == [1, 2, 4, 8, 16, 32, 64, 128, 256]  # 300 < 0.8 x 530 ends the search
+    assert fastest_power_of_two(measured.get, largest=32) == 32
+    assert fastest_power_of_two(lambda batch: float(batch), largest=1024) == 1024
 
 
 def test_bytes_per_sample_counts_input_and_every_output():
