@@ -2,8 +2,8 @@
 
 On a GPU it is the largest batch that fits: a forward pass at that size runs without running out of
 memory (tried, by doubling). On a CPU the largest batch is not the fastest: once a layer's activations
-outgrow the caches, throughput falls (measured on a 2-core machine, ResNet-110 on CIFAR-10: 343 samples/s
-at batch 32, 249 at 256, 135 at 1024). So on a CPU the batch is the power of two with the highest measured
+outgrow the caches, throughput falls (measured on a 2-core machine, ResNet-110 on CIFAR-10: 360 samples/s
+at batch 32, 288 at 256, 169 at 512). So on a CPU the batch is the power of two with the highest measured
 forward throughput, among those that stay within half of the available memory by an upper bound on
 their footprint: the sum of all intermediate outputs of one sample (without autograd, a forward pass
 never holds more than all of them at once) times the batch. Probes run the eager model with the fast
