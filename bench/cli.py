@@ -67,7 +67,8 @@ def _add_smoothing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=["train", "test"], default="test")
     parser.add_argument("--data-root", help="data folder (default: $SMOOTHBENCH_DATA for cifar10, $IMAGENET_DIR for imagenet)")
     parser.add_argument("--batch", type=batch_size_argument, default=1000,
-                        help='batch size, or "auto": the largest that fits, found once per model and cached')
+                        help='batch size, or "auto": on a GPU the largest that fits, on a CPU the fastest within memory; '
+                             'found once per model and cached')
     parser.add_argument("--skip", type=int, default=1, help="take every skip-th example")
     parser.add_argument("--max", type=int, default=-1, help="stop before this example index (-1: all)")
     parser.add_argument("--N", type=int, default=100_000, help="number of Monte Carlo samples")

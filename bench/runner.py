@@ -50,7 +50,7 @@ class Suite:
     n0: int = 100
     n: int = 100_000
     alpha: float = 0.001
-    batch: int | str = 1000  # or "auto": the largest that fits (smoothing.batch_size), found once and cached
+    batch: int | str = 1000  # or "auto": picked once per model and cached (smoothing.batch_size)
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False

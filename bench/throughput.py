@@ -22,8 +22,8 @@ from torch import nn
 
 from smoothing.architectures import create_architecture
 from smoothing.core import Smooth
-from smoothing.sampler import FastPath
 from smoothing.datasets import create_dataset, dataset_info
+from smoothing.sampler import FastPath
 from smoothing.training import resolve_device
 
 

@@ -44,6 +44,11 @@ def largest_power_of_two(fits: Callable[[int], bool], limit: int) -> int:
     return batch
 
 
+def probe_input(batch: int, input_shape: tuple[int, ...], device: torch.device, fast_path: FastPath) -> torch.Tensor:
+    """A batch of random images in the fast path's memory format, as the sampler would feed them."""
+    return torch.rand((batch, *input_shape), device=device).to(memory_format=fast_path.memory_format())
+
+
 def forward_fits(forward: Callable[[torch.Tensor], object], input_shape: tuple[int, ...], device: torch.device,
                  fast_path: FastPath) -> Callable[[int], bool]:
     """fits(b): a forward pass of b noisy samples runs without an out-of-memory error."""
@@ -52,7 +57,7 @@ def forward_fits(forward: Callable[[torch.Tensor], object], input_shape: tuple[i
     def fits(batch: int) -> bool:
         try:
             with fast_path.autocast(device):
-                forward(torch.zeros((batch, *input_shape), device=device).to(memory_format=fast_path.memory_format()))
+                forward(probe_input(batch, input_shape, device, fast_path))
             return True
         except torch.cuda.OutOfMemoryError:
             return False
@@ -84,7 +89,7 @@ def forward_samples_per_second(forward: Callable[[torch.Tensor], object], input_
 
     @torch.no_grad()
     def samples_per_second(batch: int) -> float:
-        inputs = torch.rand((batch, *input_shape), device=device).to(memory_format=fast_path.memory_format())
+        inputs = probe_input(batch, input_shape, device, fast_path)
         with fast_path.autocast(device):
             forward(inputs)
             passes, started = 0, time.perf_counter()
