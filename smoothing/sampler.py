@@ -26,6 +26,7 @@ from torch import nn
 from smoothing.statistics import check_sigma
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+MAX_SIGMA = torch.finfo(torch.float32).max / 1e3  # float32 noise of scale sigma stays finite (|e| < 1000 sigma)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class FastPath:
 
 
 def check_images(images: torch.Tensor, input_shape: tuple[int, ...] | None = None) -> None:
-    """Reject what cannot be certified: wrong shape, NaN or infinite pixels."""
+    """Reject what cannot be certified: wrong shape, integer pixels, NaN or infinite pixels, pixels
+    outside [0, 1] (the noise level sigma is meant in units of that range)."""
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if images.dim() != 4:
@@ -77,8 +79,19 @@ def check_images(images: torch.Tensor, input_shape: tuple[int, ...] | None = Non
             f"the model expects images shaped {tuple(input_shape)}, got {tuple(images.shape[1:])}; "
             "check the dataset's transform (resize/crop) against the architecture"
         )
-    if not torch.isfinite(images).all():
+    if not images.is_floating_point():
+        raise ValueError(
+            f"images are {images.dtype}, expected floating-point pixels in [0, 1]; convert 0-255 images with "
+            "x.float() / 255 (torchvision's ToTensor does this)"
+        )
+    low, high = torch.stack(torch.aminmax(images)).tolist()  # NaN propagates; one host sync
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError("images contain NaN or infinite pixels; clean the input (pixels lie in [0, 1])")
+    if low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"pixels must lie in [0, 1], got values from {low:g} to {high:g}; divide 0-255 images by 255 "
+            "and keep normalisation inside the model (NormalizeLayer)"
+        )
 
 
 def _image_segments(start: int, size: int, num: int) -> Iterator[tuple[int, int, int]]:
@@ -104,6 +117,8 @@ class NoiseSampler:
         input_shape: tuple[int, ...] | None = None,
     ):
         check_sigma(sigma)
+        if sigma > MAX_SIGMA:
+            raise ValueError(f"sigma = {sigma:g} overflows float32 noise; the largest usable sigma is {MAX_SIGMA:g}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.model = model
@@ -127,7 +142,9 @@ class NoiseSampler:
         self, images: torch.Tensor, num: int, batch_size: int,
         accumulate: Callable[[torch.Tensor, torch.Tensor], object],
     ) -> None:
-        """Draw num noisy copies of each image, in batches; accumulate(logits, image_of_each_row) per batch."""
+        """Draw num noisy copies of each image, in batches; accumulate(logits, image_of_each_row) per batch.
+        Logits of the wrong width are refused at the first batch; non-finite logits are counted on the
+        device and refused at the end of the call (no host sync per batch), before any count is returned."""
         check_images(images, self.input_shape)
         if num < 1 or batch_size < 1:
             raise ValueError(f"num and batch_size must be positive, got num={num}, batch_size={batch_size}")
@@ -140,6 +157,7 @@ class NoiseSampler:
             (rows_per_batch, *images.shape[1:]), device=self.device, memory_format=self.fast_path.memory_format()
         ).zero_()  # zeroed: a compiled call also reads the padding rows
         rows = torch.arange(noise.shape[0], device=self.device)
+        nonfinite = torch.zeros((), dtype=torch.long, device=self.device)
         for start in range(0, total, noise.shape[0]):
             size = min(noise.shape[0], total - start)
             batch = noise[:size].normal_(0.0, self.sigma, generator=self.generator)
@@ -148,7 +166,18 @@ class NoiseSampler:
             with self.autocast():
                 # Compiled: always the full buffer (fixed shape); rows past `size` are padding, not counted.
                 logits = self.forward(noise)[:size] if self.fast_path.compile else self.forward(batch)
+            if logits.dim() != 2 or logits.shape[1] != self.num_classes:
+                raise ValueError(
+                    f"the base classifier returns logits shaped {tuple(logits.shape)}, expected (batch, "
+                    f"{self.num_classes}) for num_classes = {self.num_classes}; pass the model's number of classes"
+                )
+            nonfinite += (~torch.isfinite(logits)).any(dim=1).sum()
             accumulate(logits, (rows[:size] + start) // num)
+        if nonfinite.item():
+            raise ValueError(
+                f"the base classifier returned NaN or infinite logits on {nonfinite.item()} of {total} noisy inputs "
+                f"(sigma = {self.sigma:g}): its weights are broken or the input overflows it; nothing is certified"
+            )
 
     def counts(self, images: torch.Tensor, num: int, batch_size: int) -> np.ndarray:
         """Vote counts shaped (B, num_classes): counts[i, c] = #{j : argmax f(x_i + e_j) = c}."""

@@ -6,6 +6,7 @@ Defaults are the reference recipe: SGD, lr 0.1, momentum 0.9, weight decay 1e-4,
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,19 +36,38 @@ class TrainConfig:
     workers: int = 2
 
     def __post_init__(self) -> None:
-        if self.noise_sd < 0:
-            raise ValueError(f"noise_sd must be >= 0 (0 trains a clean model), got {self.noise_sd}")
-        if self.epochs < 1 or self.batch < 1 or self.lr <= 0:
-            raise ValueError("epochs, batch and lr must be positive")
+        if not (math.isfinite(self.noise_sd) and self.noise_sd >= 0):
+            raise ValueError(f"--noise_sd must be a number >= 0 (0 trains a clean model), got {self.noise_sd}")
+        for name in ("epochs", "batch", "lr_step_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("lr", "gamma"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"--{name} must be a positive number, got {getattr(self, name)}")
+        for name in ("momentum", "weight_decay"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"--{name.replace('_', '-')} must be a number >= 0, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise ValueError(f"--workers must be >= 0, got {self.workers}")
+
+
+def available_devices() -> list[str]:
+    """The --device values that exist on this machine."""
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return ["auto", "cpu", *(["cuda"] if cuda else []), *cuda]
 
 
 def resolve_device(device: str) -> torch.device:
-    """'auto' is CUDA when present, else the CPU."""
+    """'auto' is CUDA when present, else the CPU; a device that does not exist here is refused."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    if device not in available_devices():
+        raise ValueError(f"device {device!r} does not exist on this machine; choose one of {', '.join(available_devices())}")
     return torch.device(device)
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the weights stopped being finite numbers; nothing broken is saved."""
 
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -68,6 +88,11 @@ def run_epoch(
             inputs, targets = inputs.to(device), targets.to(device)
             logits = model(inputs + torch.randn_like(inputs) * noise_sd)
             loss = criterion(logits, targets)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"{description or 'evaluation'}: the loss became {loss.item()} after {seen} inputs; "
+                    "no checkpoint of this epoch is written. Lower --lr (or the LMT constant) and resume or restart"
+                )
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -138,6 +163,12 @@ def train_with_noise(
             epoch + 1, f"{time.perf_counter() - started:.1f}", lr,
             f"{train_loss:.4f}", f"{train_acc:.4f}", f"{test_loss:.4f}", f"{test_acc:.4f}",
         )))))
+        broken = [name for name, value in model.state_dict().items() if value.is_floating_point() and not torch.isfinite(value).all()]
+        if broken:
+            raise TrainingDiverged(
+                f"epoch {epoch + 1}: weights {', '.join(broken[:3])} are no longer finite; the checkpoint of epoch "
+                f"{epoch} is kept. Lower --lr (or the LMT constant) and restart"
+            )
         # The log first: a kill between the two leaves a row past the checkpoint, dropped on resume.
         with open(log_path, "w", newline="") as f:
             writer = csv.DictWriter(f, LOG_COLUMNS, delimiter="\t")

@@ -27,8 +27,17 @@ class LinearTwoClass(nn.Module):
 
     def __init__(self, w: torch.Tensor, b: float):
         super().__init__()
+        self.shape = tuple(w.shape)
         self.w = nn.Parameter(w.flatten().clone(), requires_grad=False)
         self.b = b
+
+    def points_at(self, distances: torch.Tensor) -> torch.Tensor:
+        """Images at signed distance d from the boundary (on side 1 if d > 0), along w from the boundary's
+        point nearest to the centre of the pixel cube."""
+        w = self.w / self.w.norm()
+        centre = torch.full_like(self.w, 0.5)
+        base = centre - (centre @ self.w + self.b) / self.w.norm() * w
+        return (base + distances[:, None] * w).view(-1, *self.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         margin = x.flatten(1) @ self.w + self.b
@@ -49,8 +58,11 @@ def batch_size_cache(tmp_path_factory, monkeypatch) -> Path:
 
 @pytest.fixture
 def linear_model() -> LinearTwoClass:
+    """Images (1, 8, 8); w has entries +-1 and the boundary passes through the centre of the pixel cube,
+    so points up to distance 4 from the boundary (8 sigma at sigma 0.5) are images in [0, 1]."""
     generator = torch.Generator().manual_seed(1)
-    return LinearTwoClass(torch.randn(1, 4, 4, generator=generator), b=-0.2)
+    w = torch.randint(0, 2, (1, 8, 8), generator=generator).float() * 2 - 1
+    return LinearTwoClass(w, b=-0.5 * w.sum().item())
 
 
 SUITE = """

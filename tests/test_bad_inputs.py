@@ -12,7 +12,7 @@ from smoothing.datasets import DataNotFoundError, create_dataset
 
 @pytest.fixture
 def smoothed(linear_model):
-    return Smooth(linear_model, 2, 0.5, input_shape=(1, 4, 4))
+    return Smooth(linear_model, 2, 0.5, input_shape=(1, 8, 8))
 
 
 @pytest.mark.parametrize("sigma", [0.0, -0.25, float("nan")])
@@ -23,7 +23,7 @@ def test_sigma_must_be_positive(linear_model, sigma):
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0, 2.0])
 def test_alpha_outside_unit_interval(smoothed, alpha):
-    x = torch.rand(1, 4, 4)
+    x = torch.rand(1, 8, 8)
     with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\)"):
         smoothed.certify(x, 10, 100, alpha, 10)
     with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\)"):
@@ -32,30 +32,30 @@ def test_alpha_outside_unit_interval(smoothed, alpha):
 
 def test_n0_larger_than_n(smoothed):
     with pytest.raises(ValueError, match=r"n0 must lie in \[1, n\]"):
-        smoothed.certify(torch.rand(1, 4, 4), 1000, 100, 0.001, 10)
+        smoothed.certify(torch.rand(1, 8, 8), 1000, 100, 0.001, 10)
 
 
 @pytest.mark.parametrize("n,batch", [(0, 10), (100, 0)])
 def test_sample_sizes_positive(smoothed, n, batch):
     with pytest.raises(ValueError, match="must be positive"):
-        smoothed.predict(torch.rand(1, 4, 4), n, 0.001, batch)
+        smoothed.predict(torch.rand(1, 8, 8), n, 0.001, batch)
 
 
 def test_nan_pixels(smoothed):
-    x = torch.rand(1, 4, 4)
+    x = torch.rand(1, 8, 8)
     x[0, 1, 2] = float("nan")
     with pytest.raises(ValueError, match="NaN or infinite pixels"):
         smoothed.certify(x, 10, 100, 0.001, 10)
 
 
-@pytest.mark.parametrize("shape", [(4, 4), (2, 1, 4, 4)])
+@pytest.mark.parametrize("shape", [(4, 4), (2, 1, 8, 8)])
 def test_certify_wants_one_image(smoothed, shape):
     with pytest.raises(ValueError, match=r"expected one image shaped \(C, H, W\)"):
         smoothed.certify(torch.rand(shape), 10, 100, 0.001, 10)
 
 
 def test_wrong_image_size(smoothed):
-    with pytest.raises(ValueError, match=r"the model expects images shaped \(1, 4, 4\)"):
+    with pytest.raises(ValueError, match=r"the model expects images shaped \(1, 8, 8\)"):
         smoothed.certify_batch(torch.rand(2, 1, 5, 5), 10, 100, 0.001, 10)
 
 
@@ -128,3 +128,71 @@ def test_corrupt_and_hostile_cifar_batches(tmp_path):
     (folder / "test_batch").write_bytes(pickle.dumps(Payload()))
     with pytest.raises(ValueError, match="unexpected object builtins.print"):
         create_dataset("cifar10", root=tmp_path)
+
+
+class TenLogits(torch.nn.Module):
+    """A 10-class model on (1, 8, 8) images whose logits can be made non-finite."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 10)
+        self.linear.weight.data.mul_(scale)
+
+    def forward(self, x):
+        return self.linear(x.flatten(1))
+
+
+def test_logits_wider_than_num_classes_are_refused():
+    """With num_classes = 2 and 10 logits, votes for classes 2..9 used to land in the next image's counts
+    (two images' counts summing to 2n, the wrong image certified)."""
+    smoothed = Smooth(TenLogits(), 2, 0.25, seed=0)
+    with pytest.raises(ValueError, match=r"logits shaped \(20, 10\), expected \(batch, 2\) for num_classes = 2"):
+        smoothed.certify_batch(torch.rand(2, 1, 8, 8), 10, 20, 0.001, 40)
+    with pytest.raises(ValueError, match="expected \\(batch, 20\\)"):
+        Smooth(TenLogits(), 20, 0.25).predict(torch.rand(1, 8, 8), 20, 0.001, 40)
+
+
+def test_nan_weights_certify_nothing():
+    model = TenLogits()
+    model.linear.weight.data[3, 5] = float("nan")
+    smoothed = Smooth(model, 10, 0.25, seed=0)
+    for call in (lambda x: smoothed.certify(x, 10, 100, 0.001, 50), lambda x: smoothed.predict(x, 100, 0.001, 50),
+                 lambda x: smoothed.sampler.score_sums(x[None], 100, 50)):
+        with pytest.raises(ValueError, match=r"NaN or infinite logits on (10|100) of \1 noisy inputs"):
+            call(torch.rand(1, 8, 8))
+
+
+def test_noise_that_overflows_certifies_nothing():
+    """sigma = 1e300 used to certify a radius of 1e300: float32 noise overflows to inf and the logits to NaN."""
+    with pytest.raises(ValueError, match="overflows float32 noise"):
+        Smooth(TenLogits(), 10, 1e300)
+    with pytest.raises(ValueError, match="NaN or infinite logits"):  # finite noise, overflowing logits
+        Smooth(TenLogits(scale=1e10), 10, 1e30, seed=0).certify(torch.rand(1, 8, 8), 10, 100, 0.001, 50)
+
+
+@pytest.mark.parametrize("image,message", [
+    ((torch.rand(1, 8, 8) * 255).to(torch.uint8), "images are torch.uint8, expected floating-point pixels in \\[0, 1\\]"),
+    (torch.rand(1, 8, 8) * 255, "pixels must lie in \\[0, 1\\], got values from"),
+    (torch.rand(1, 8, 8) - 0.5, "pixels must lie in \\[0, 1\\]"),
+])
+def test_pixels_outside_the_unit_range_are_refused(smoothed, image, message):
+    with pytest.raises(ValueError, match=message):
+        smoothed.certify(image, 10, 100, 0.001, 10)
+    with pytest.raises(ValueError, match=message):
+        smoothed.predict(image, 100, 0.001, 10)
+
+
+def test_truncated_imagenet_jpeg_is_named(tmp_path):
+    from PIL import Image
+
+    val = tmp_path / "val"
+    val.mkdir()
+    Image.new("RGB", (300, 300), (10, 200, 30)).save(tmp_path / "good.JPEG", quality=90)
+    data = (tmp_path / "good.JPEG").read_bytes()
+    for k in range(1000):
+        (val / f"n{k:08d}").mkdir()
+        (val / f"n{k:08d}" / ("torn.JPEG" if k == 1 else "good.JPEG")).write_bytes(data[: len(data) // 2] if k == 1 else data)
+    dataset = create_dataset("imagenet", root=tmp_path)
+    assert dataset[0][0].shape == (3, 224, 224)
+    with pytest.raises(ValueError, match=r"n00000001/torn.JPEG is not a readable image"):
+        dataset[1]

@@ -7,19 +7,12 @@ from scipy.stats import binom
 from smoothing.core import ABSTAIN, Smooth
 
 
-def points_at_distances(model, distances: torch.Tensor) -> torch.Tensor:
-    """Images (B, 1, 4, 4) at signed distance d from the boundary of the linear model (on side 1 if d > 0)."""
-    w = model.w / model.w.norm()
-    base = -model.b / model.w.norm() * w  # a point on the boundary
-    return (base + distances[:, None] * w).view(-1, 1, 4, 4)
-
-
 def test_certified_radius_never_exceeds_true_distance(linear_model):
     """A sound certificate's radius exceeds the true distance to the boundary only with probability
     <= alpha per input (the Clopper-Pearson failure). Count violations over many inputs."""
     alpha, sigma, inputs = 0.01, 0.5, 120
     distances = torch.linspace(-1.0, 1.0, inputs)
-    x = points_at_distances(linear_model, distances)
+    x = linear_model.points_at(distances)
     smoothed = Smooth(linear_model, 2, sigma, seed=0)
     certificates = smoothed.certify_batch(x, n0=50, n=2000, alpha=alpha, batch_size=4096)
     true_distance = linear_model.distance(x).numpy()
@@ -36,7 +29,7 @@ def test_certified_radius_never_exceeds_true_distance(linear_model):
 
 def test_certified_radius_is_close_for_large_n(linear_model):
     sigma, distances = 0.25, torch.tensor([0.1, 0.25, 0.5])
-    x = points_at_distances(linear_model, distances)
+    x = linear_model.points_at(distances)
     smoothed = Smooth(linear_model, 2, sigma, seed=1)
     certificates = smoothed.certify_batch(x, n0=100, n=200_000, alpha=0.001, batch_size=20_000)
     for certificate, distance in zip(certificates, distances.tolist()):
@@ -46,7 +39,7 @@ def test_certified_radius_is_close_for_large_n(linear_model):
 
 
 def test_certify_matches_its_record(linear_model):
-    x = points_at_distances(linear_model, torch.tensor([0.3]))[0]
+    x = linear_model.points_at(torch.tensor([0.3]))[0]
     smoothed = Smooth(linear_model, 2, 0.25, seed=3)
     prediction, radius = smoothed.certify(x, 100, 1000, 0.001, 256)
     smoothed.sampler.manual_seed(3)
@@ -57,7 +50,7 @@ def test_certify_matches_its_record(linear_model):
 
 
 def test_certify_abstains_on_the_boundary(linear_model):
-    x = points_at_distances(linear_model, torch.zeros(20))
+    x = linear_model.points_at(torch.zeros(20))
     smoothed = Smooth(linear_model, 2, 0.5, seed=4)
     certificates = smoothed.certify_batch(x, n0=100, n=1000, alpha=0.01, batch_size=5000)
     assert sum(c.prediction == ABSTAIN for c in certificates) >= 18
@@ -67,7 +60,7 @@ def test_certify_abstains_on_the_boundary(linear_model):
 def test_predict_abstains_on_a_coin_flip(linear_model):
     """pA = pB = 1/2: any answer is unsupported, so a non-abstention is an error of rate <= alpha."""
     alpha, trials = 0.05, 300
-    x = points_at_distances(linear_model, torch.zeros(1))[0]
+    x = linear_model.points_at(torch.zeros(1))[0]
     smoothed = Smooth(linear_model, 2, 0.5, seed=5)
     answers = [smoothed.predict(x, 200, alpha, 200) for _ in range(trials)]
     assert sum(a != ABSTAIN for a in answers) <= binom.isf(1e-4, trials, alpha)
@@ -76,7 +69,7 @@ def test_predict_abstains_on_a_coin_flip(linear_model):
 def test_predict_rarely_returns_the_wrong_class(linear_model):
     """Slightly on side 1 (pA = Phi(0.05 / 0.5) = 0.54): returning class 0 is wrong; its rate <= alpha."""
     alpha, trials = 0.05, 300
-    x = points_at_distances(linear_model, torch.tensor([0.05]))[0]
+    x = linear_model.points_at(torch.tensor([0.05]))[0]
     smoothed = Smooth(linear_model, 2, 0.5, seed=6)
     answers = np.array([smoothed.predict(x, 300, alpha, 300) for _ in range(trials)])
     assert np.sum(answers == 0) <= binom.isf(1e-4, trials, alpha)
@@ -84,5 +77,5 @@ def test_predict_rarely_returns_the_wrong_class(linear_model):
 
 
 def test_predict_answers_when_clear(linear_model):
-    x = points_at_distances(linear_model, torch.tensor([-1.0]))[0]
+    x = linear_model.points_at(torch.tensor([-1.0]))[0]
     assert Smooth(linear_model, 2, 0.25, seed=7).predict(x, 100, 0.001, 50) == 0

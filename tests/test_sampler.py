@@ -28,10 +28,10 @@ def test_counts_match_reference_loop(num, batch):
 
 
 class ConstantImageClassifier(nn.Module):
-    """Predicts round(mean pixel): tells packed images apart when the noise is small."""
+    """Predicts round(4 x mean pixel): tells packed images apart when the noise is small."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return -(x.mean(dim=(1, 2, 3))[:, None] - torch.arange(5.0)).abs()
+        return -(4 * x.mean(dim=(1, 2, 3))[:, None] - torch.arange(5.0)).abs()
 
     def parameters(self, recurse: bool = True):
         return iter([torch.zeros(1)])
@@ -39,7 +39,7 @@ class ConstantImageClassifier(nn.Module):
 
 @pytest.mark.parametrize("num,batch", [(7, 5), (5, 5), (3, 100), (11, 4)])
 def test_packed_images_are_counted_separately(num, batch):
-    images = torch.arange(5.0)[:, None, None, None].expand(5, 1, 4, 4)
+    images = (torch.arange(5.0) / 4)[:, None, None, None].expand(5, 1, 4, 4)
     counts = NoiseSampler(ConstantImageClassifier(), 5, 0.01, seed=0).counts(images, num, batch)
     np.testing.assert_array_equal(counts, num * np.eye(5, dtype=int))
 
@@ -48,7 +48,7 @@ def test_packed_images_are_counted_separately(num, batch):
 def test_batch_size_does_not_change_the_distribution(linear_model, batch):
     """On the linear model P(class 1) is known; the counts must be Binomial(n, p) whatever the batch."""
     sigma, num = 0.5, 3000
-    x = torch.full((1, 1, 4, 4), 0.1)
+    x = torch.full((1, 1, 8, 8), 0.45)
     p = norm.cdf((x.flatten() @ linear_model.w + linear_model.b).item() / (sigma * linear_model.w.norm().item()))
     counts = NoiseSampler(linear_model, 2, sigma, seed=batch).counts(x, num, batch)[0]
     assert counts.sum() == num

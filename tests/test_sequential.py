@@ -10,7 +10,6 @@ from scipy.stats import binom
 from smoothing.core import ABSTAIN, Smooth
 from smoothing.sequential import certify_sequential, stage_levels, stage_sizes, table_cell
 from smoothing.statistics import clopper_pearson_lower
-from test_core import points_at_distances
 
 RADII = (0.0, 0.25, 0.5, 0.75)
 
@@ -29,7 +28,7 @@ def test_sound_and_saves_samples(linear_model):
     """Radius <= true distance except with probability alpha per input; most inputs stop early."""
     alpha, sigma, inputs = 0.01, 0.5, 60
     distances = torch.linspace(-1.0, 1.0, inputs)
-    x = points_at_distances(linear_model, distances)
+    x = linear_model.points_at(distances)
     smoothed = Smooth(linear_model, 2, sigma, seed=0)
     certificates = [certify_sequential(smoothed, xi, 50, 4000, alpha, 4000, radii=RADII) for xi in x]
     true_distance = linear_model.distance(x).numpy()
@@ -49,7 +48,7 @@ def test_stage_levels_spend_exactly_alpha():
 def test_certificate_is_the_best_stage_bound_at_the_bonferroni_levels(linear_model):
     """pA_lower = max over stages of the Clopper-Pearson bound at level alpha_k, recomputed by hand from
     the same noise stream; a grid too fine to settle runs the image to n."""
-    x = points_at_distances(linear_model, torch.tensor([0.3]))[0]
+    x = linear_model.points_at(torch.tensor([0.3]))[0]
     fine = tuple(np.linspace(0, 3, 3001))
     sequential = certify_sequential(Smooth(linear_model, 2, 0.5, seed=1), x, 50, 2000, 0.001, 2000, radii=fine, stages=4)
     assert sequential.n == 2000 and sequential.alpha == pytest.approx(0.001 / 2)
@@ -65,7 +64,7 @@ def test_certificate_is_the_best_stage_bound_at_the_bonferroni_levels(linear_mod
 
 def test_settled_cell_stops_at_the_first_stage(linear_model):
     """Far from the boundary the first stage already certifies past the largest reported radius."""
-    x = points_at_distances(linear_model, torch.tensor([3.0]))[0]
+    x = linear_model.points_at(torch.tensor([3.0]))[0]
     certificate = certify_sequential(Smooth(linear_model, 2, 0.5, seed=2), x, 50, 64_000, 0.001, 4000, radii=RADII)
     assert certificate.n == 2000 and certificate.radius >= 0.75
 
@@ -73,9 +72,9 @@ def test_settled_cell_stops_at_the_first_stage(linear_model):
 def test_bad_arguments(linear_model):
     smoothed = Smooth(linear_model, 2, 0.5)
     with pytest.raises(ValueError, match="stages >= 1"):
-        certify_sequential(smoothed, torch.rand(1, 4, 4), 10, 100, 0.01, 10, radii=RADII, stages=0)
+        certify_sequential(smoothed, torch.rand(1, 8, 8), 10, 100, 0.01, 10, radii=RADII, stages=0)
     with pytest.raises(ValueError, match="at least one reported radius"):
-        certify_sequential(smoothed, torch.rand(1, 4, 4), 10, 100, 0.01, 10, radii=())
+        certify_sequential(smoothed, torch.rand(1, 8, 8), 10, 100, 0.01, 10, radii=())
 
 
 def test_sequential_suite_records_samples_used(suite, tmp_path):

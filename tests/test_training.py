@@ -52,3 +52,39 @@ def test_noise_reaches_the_model(tmp_path):
     data = tiny_data(8)
     train_with_noise(Recorder(), "recorder", "cifar10", data, tmp_path, TrainConfig(noise_sd=0.5, epochs=1, batch=8, workers=0), device="cpu")
     assert abs((seen[0] - data.tensors[0][torch.argsort(seen[0].mean(dim=(1, 2, 3)))]).std().item()) > 0.3
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("lr", float("nan"), "--lr must be a positive number, got nan"),
+    ("lr", 0.0, "--lr must be a positive number"),
+    ("noise_sd", float("inf"), "--noise_sd must be a number >= 0"),
+    ("weight_decay", -1.0, "--weight-decay must be a number >= 0"),
+    ("epochs", 0, "--epochs must be a positive integer"),
+])
+def test_bad_training_settings(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{"noise_sd": 0.1, field: value})
+
+
+def test_a_diverging_run_stops_without_saving_a_nan_checkpoint(tmp_path):
+    """A loss that turns NaN (here: a learning rate of 1e30) stops training; the last good checkpoint stays."""
+    from smoothing.training import TrainingDiverged
+
+    model = create_architecture("cifar_resnet20", "cifar10")
+    good = TrainConfig(noise_sd=0.1, epochs=1, batch=16, lr=0.01, workers=0)
+    train_with_noise(model, "cifar_resnet20", "cifar10", tiny_data(), tmp_path, good, device="cpu")
+    before = (tmp_path / "checkpoint.pth.tar").read_bytes()
+    diverging = TrainConfig(noise_sd=0.1, epochs=3, batch=16, lr=1e30, workers=0)
+    with pytest.raises(TrainingDiverged, match="no longer finite|the loss became nan"):
+        train_with_noise(model, "cifar_resnet20", "cifar10", tiny_data(), tmp_path, diverging, device="cpu")
+    assert (tmp_path / "checkpoint.pth.tar").read_bytes() == before
+    assert all(torch.isfinite(v).all() for v in read_checkpoint(tmp_path / "checkpoint.pth.tar")["state_dict"].values()
+               if v.is_floating_point())
+
+
+def test_train_command_refuses_nan_lr(tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["train", "cifar10-embedded", "cifar_resnet20", str(tmp_path / "out"), "--lr", "nan"]) == 2
+    assert "--lr must be a positive number, got nan" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -6,9 +6,12 @@ A user's data path always comes from the `root` argument (CLI flag) or the datas
 """
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 from torch.utils.data import Dataset
 
@@ -44,6 +47,27 @@ def create_dataset(name: str, split: str = "test", root: str | os.PathLike | Non
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     return DATASETS.get(name)(split=split, root=root)
+
+
+def open_rgb(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
+    """An image file (a path, or its bytes) decoded to RGB now, so that a truncated or corrupt file is
+    reported with its name here rather than deep inside a transform."""
+    name = name or str(source)
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as error:  # PIL: UnidentifiedImageError, truncated data
+        raise ValueError(f"{name} is not a readable image ({error}); replace the file with a good copy") from error
+
+
+def selected_positions(length: int, skip: int, maximum: int) -> range:
+    """The reference's selection of a dataset's positions: every `skip`-th, stopping before position
+    `maximum` (-1: all)."""
+    if skip < 1:
+        raise ValueError(f"skip must be >= 1 (1 takes every image), got {skip}")
+    if maximum == 0 or maximum < -1:
+        raise ValueError(f"max = {maximum} selects no image: there is nothing to certify; use -1 for all, or N >= 1")
+    return range(0, length if maximum < 0 else min(length, maximum), skip)
 
 
 def dataset_names() -> list[str]:

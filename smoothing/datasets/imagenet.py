@@ -6,7 +6,7 @@ import os
 
 from torchvision import datasets, transforms
 
-from smoothing.datasets import IMAGENET_INFO, DataNotFoundError, register_dataset, resolve_root
+from smoothing.datasets import IMAGENET_INFO, DataNotFoundError, open_rgb, register_dataset, resolve_root
 
 SPLIT_FOLDERS = {"train": "train", "test": "val"}
 
@@ -28,7 +28,7 @@ class ImageNet(datasets.ImageFolder):
             )
         else:
             transform = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor()])
-        super().__init__(str(folder), transform)
+        super().__init__(str(folder), transform, loader=open_rgb)
         if len(self.classes) != self.info.num_classes:
             raise DataNotFoundError(
                 f"ImageNet {split} folder {folder} has {len(self.classes)} class folders, expected "
