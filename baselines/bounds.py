@@ -27,8 +27,8 @@ def bounds_frame(sigmas: Sequence[float] = PAPER_SIGMAS, p_as: Sequence[float] =
 def bounds_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Wide view: one row per (sigma, pA), each guarantee's radius and its ratio to Cohen's."""
     wide = frame.pivot_table(index=["sigma", "p_a"], columns="guarantee", values="radius")
-    ratios = frame.pivot_table(index=["sigma", "p_a"], columns="guarantee", values="ratio_to_cohen")
-    for name in ratios.columns.drop("cohen"):
-        wide[f"{name} / cohen"] = ratios[name]
+    cohen = wide["cohen"].where(wide["cohen"] > 0)  # no ratio where nothing is certified (pA <= 1/2)
+    for name in wide.columns.drop("cohen"):
+        wide[f"{name} / cohen"] = wide[name] / cohen
     return wide.reset_index()
 
