@@ -6,12 +6,17 @@ so the prediction t is certified at radius
     R = min_{i != t} (z_t - z_i) / (L_feat ||w_t - w_i||)        (pairwise form, their evaluation)
 which is never smaller than the global form margin / (sqrt(2) L), L = L_feat ||W||_2.
 
-L_feat is the product of per-layer bounds. The *sound* bound of a convolution (with its batch norm folded
-in) is the exact norm of the circular convolution on an (H + 2p)^2 grid, from the FFT of the kernel and
-one SVD per frequency (Sedghi, Gupta & Long, ICLR 2019): the zero-padded, strided operator is a crop and
-a subsample of it, so its norm can only be smaller. The tight *estimate* is power iteration on the real
-operator (conv2d, then conv_transpose2d with its stride and padding); it approaches the norm from below
-and is reported beside the bound, never used for a certificate. Residual blocks: L_branch + L_shortcut.
+L_feat is the product of per-layer bounds over *every* module the forward pass runs (nested Sequentials
+and the CIFAR ResNets are followed; anything without a rule is refused, and so is a model that does not
+end in its linear head). The *sound* bound of a convolution (with its batch norm folded in) is
+    ||conv|| <= ||circular convolution on the padded grid|| * ||padding||:
+the strided convolution of the padded input is a crop of the strided circular one on the padded grid,
+whose exact norm is the largest singular value over DFT frequencies of the (dilated) kernel, per group
+(Sedghi, Gupta & Long, ICLR 2019), with the stride taken exactly by a polyphase decomposition. Zero padding is an isometric embedding (norm 1); reflect,
+replicate and circular padding copy pixels, and the norm of a copying map is sqrt(largest number of
+copies of one pixel), counted exactly. The tight *estimate* is power iteration on the real operator
+(its adjoint by autograd); it approaches the norm from below and is reported beside the bound, never
+used for a certificate. Residual blocks: L_branch + L_shortcut.
 """
 from __future__ import annotations
 
@@ -24,8 +29,10 @@ from torch import nn
 from smoothing.architectures import NormalizeLayer
 from smoothing.architectures.cifar_resnet import BasicBlock, CifarResNet
 from smoothing.architectures.idelbayev_resnet import OptionABlock, OptionAResNet
+from smoothing.sampler import check_images
 
 ROUNDING = 1.0 + 1e-9  # float64 SVDs are accurate to ~1e-15 relative; keep a margin above that
+PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
 def folded_kernel(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -37,19 +44,70 @@ def folded_kernel(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype
     return weight * scale[:, None, None, None]
 
 
-def circular_conv_bound(kernel: torch.Tensor, height: int, width: int, padding: tuple[int, int]) -> torch.Tensor:
-    """max over DFT frequencies of ||K_hat(f)||_2 on a grid that holds the padded input."""
-    grid = (max(height + 2 * padding[0], kernel.shape[2]), max(width + 2 * padding[1], kernel.shape[3]))
-    spectrum = torch.fft.fft2(kernel, s=grid).permute(2, 3, 0, 1)  # (N, M, out, in)
-    return torch.linalg.matrix_norm(spectrum, ord=2).max() * ROUNDING
+def conv_pads(conv: nn.Conv2d) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) padding of conv, "same" and "valid" included (PyTorch's convention: an
+    odd total pads one more on the right and bottom)."""
+    if conv.padding == "valid":
+        return 0, 0, 0, 0
+    if conv.padding == "same":
+        totals = [d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size)]
+        (top, bottom), (left, right) = [(total // 2, total - total // 2) for total in totals]
+        return left, right, top, bottom
+    return conv.padding[1], conv.padding[1], conv.padding[0], conv.padding[0]
+
+
+def conv_operator(conv: nn.Conv2d, kernel: torch.Tensor):
+    """v -> conv(v) without bias, with the module's padding mode, stride, dilation and groups."""
+    if conv.padding_mode not in PAD_MODES:
+        raise ValueError(f"no Lipschitz rule for padding_mode {conv.padding_mode!r}; supported: {', '.join(PAD_MODES)}")
+    pads = conv_pads(conv)
+    return lambda v: F.conv2d(F.pad(v, pads, mode=PAD_MODES[conv.padding_mode]), kernel, stride=conv.stride,
+                              dilation=conv.dilation, groups=conv.groups)
+
+
+def padding_norm(conv: nn.Conv2d, height: int, width: int) -> float:
+    """||pad||: 1 for zeros; else sqrt of the most copies any pixel gets (pad^T pad is diagonal)."""
+    if conv.padding_mode == "zeros":
+        return 1.0
+    ones = torch.ones((1, 1, height, width), dtype=torch.float64, requires_grad=True)
+    with torch.enable_grad():
+        (copies,) = torch.autograd.grad(F.pad(ones, conv_pads(conv), mode=PAD_MODES[conv.padding_mode]).sum(), ones)
+    return copies.max().sqrt().item()
+
+
+def circular_conv_bound(kernel: torch.Tensor, grid: tuple[int, int], groups: int, dilation: tuple[int, int],
+                        stride: tuple[int, int]) -> torch.Tensor:
+    """The exact norm of the strided circular convolution on `grid` (enlarged to hold the dilated kernel and
+    to a multiple of the stride, which only adds rows the real operator does not have).
+
+    Polyphase form: with taps k = s q + r, x[s i + k] = x_r[i + q] for the phase x_r[j] = x[s j + r], so the
+    strided convolution is a stride-1 circular convolution on the grid / s with s^2 times the input
+    channels (a permutation of the input, which keeps norms). Its norm is the largest singular value over
+    DFT frequencies of the phase kernels' spectrum, per group."""
+    out_channels, in_per_group, kh, kw = kernel.shape
+    taps = [d * (k - 1) + 1 for d, k in zip(dilation, (kh, kw))]
+    taps = [-(-t // s) * s for t, s in zip(taps, stride)]  # whole phases
+    dilated = kernel.new_zeros((out_channels, in_per_group, *taps))
+    dilated[:, :, : dilation[0] * (kh - 1) + 1 : dilation[0], : dilation[1] * (kw - 1) + 1 : dilation[1]] = kernel
+    coarse = [-(-max(g, t) // s) for g, t, s in zip(grid, taps, stride)]  # grid / stride, rounded up
+    (s0, s1), (q0, q1) = stride, (taps[0] // stride[0], taps[1] // stride[1])
+    phases = dilated.reshape(out_channels, in_per_group, q0, s0, q1, s1).permute(0, 1, 3, 5, 2, 4)
+    phases = phases.reshape(out_channels, in_per_group * s0 * s1, q0, q1)
+    spectrum = torch.fft.fft2(phases, s=coarse).permute(2, 3, 0, 1)  # (N, M, out, in / groups * s^2)
+    blocks = spectrum.reshape(*coarse, groups, out_channels // groups, in_per_group * s0 * s1)
+    return torch.linalg.matrix_norm(blocks, ord=2).max() * ROUNDING
 
 
 class SoundBounds:
     """Operator norms that are upper bounds by construction (float64, no gradient)."""
 
     def conv(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, shape: tuple[int, ...]) -> torch.Tensor:
+        left, right, top, bottom = conv_pads(conv)
+        grid = (shape[1] + top + bottom, shape[2] + left + right)
         with torch.no_grad():
-            return circular_conv_bound(folded_kernel(conv, bn, torch.float64), shape[1], shape[2], conv.padding)
+            kernel = folded_kernel(conv, bn, torch.float64)
+            bound = circular_conv_bound(kernel, grid, conv.groups, conv.dilation, conv.stride)
+            return bound * padding_norm(conv, *shape[1:])
 
     def linear(self, weight: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -57,8 +115,8 @@ class SoundBounds:
 
 
 class PowerIteration:
-    """Operator norms by power iteration on the real operators (conv2d / conv_transpose2d with their stride
-    and padding). The vectors are cached per layer, so a few iterations per call suffice when the weights
+    """Operator norms by power iteration on the real operators (the module's own convolution, its adjoint
+    by autograd). The vectors are cached per layer, so a few iterations per call suffice when the weights
     change slowly (LMT training); the value keeps its gradient with respect to the weights."""
 
     def __init__(self, iterations: int = 100):
@@ -73,20 +131,16 @@ class PowerIteration:
 
     def conv(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, shape: tuple[int, ...]) -> torch.Tensor:
         kernel = folded_kernel(conv, bn)
-        forward = lambda v: F.conv2d(v, kernel, stride=conv.stride, padding=conv.padding)
         key = (id(conv), (1, *shape))
         v = self._vector(key, kernel)
-        with torch.no_grad():
-            out_shape = forward(v).shape
-            output_padding = tuple(
-                shape[1 + d] - ((out_shape[2 + d] - 1) * conv.stride[d] - 2 * conv.padding[d] + kernel.shape[2 + d])
-                for d in range(2)
-            )
-            for _ in range(self.iterations):
-                v = F.conv_transpose2d(forward(v / v.norm()), kernel, stride=conv.stride, padding=conv.padding,
-                                       output_padding=output_padding)
-            self.vectors[key] = v = v / v.norm()
-        return forward(v).norm()
+        fixed = conv_operator(conv, kernel.detach())
+        for _ in range(self.iterations):
+            with torch.enable_grad():
+                u = v.detach().div(v.norm()).requires_grad_()
+                image = fixed(u)
+                (v,) = torch.autograd.grad(image, u, image.detach())  # A^T A u
+        self.vectors[key] = v = (v / v.norm()).detach()
+        return conv_operator(conv, kernel)(v).norm()
 
     def linear(self, weight: torch.Tensor) -> torch.Tensor:
         key = (id(weight), (weight.shape[1],))
@@ -101,14 +155,16 @@ class PowerIteration:
 Norms = SoundBounds | PowerIteration
 
 
-def _layers(module: nn.Module) -> list[nn.Module]:
-    """The forward sequence of a supported network."""
-    if isinstance(module, (CifarResNet, OptionAResNet)):
-        return [module.conv1, module.bn1, nn.ReLU(), module.layer1, module.layer2, module.layer3,
-                nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    if isinstance(module, nn.Sequential):
-        return list(module)
-    raise ValueError(f"no Lipschitz rule for {type(module).__name__}; supported: Sequential, CIFAR ResNets")
+def forward_sequence(module: nn.Module) -> list[nn.Module]:
+    """The modules the forward pass of `module` runs, in order: nested Sequentials and the CIFAR ResNets
+    are expanded (exact types only: a subclass may change the forward pass); other modules stay whole."""
+    if type(module) is nn.Sequential:
+        return [layer for child in module for layer in forward_sequence(child)]
+    if type(module) in (CifarResNet, OptionAResNet):
+        head = module.fc if type(module) is CifarResNet else module.linear
+        return [module.conv1, module.bn1, nn.ReLU(), *forward_sequence(module.layer1), *forward_sequence(module.layer2),
+                *forward_sequence(module.layer3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), head]
+    return [module]
 
 
 def sequence_lipschitz(layers: list[nn.Module], shape: tuple[int, ...], norms: Norms) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -117,8 +173,8 @@ def sequence_lipschitz(layers: list[nn.Module], shape: tuple[int, ...], norms: N
     while i < len(layers):
         layer = layers[i]
         following = layers[i + 1] if i + 1 < len(layers) else None
-        if isinstance(layer, nn.Conv2d):
-            bn = following if isinstance(following, nn.BatchNorm2d) else None
+        if type(layer) is nn.Conv2d:
+            bn = following if type(following) is nn.BatchNorm2d else None
             total = total * norms.conv(layer, bn, shape)
             i += 1 if bn is None else 2
             layer = nn.Sequential(layer, bn) if bn is not None else layer
@@ -141,31 +197,39 @@ def _eval_forward(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def layer_lipschitz(layer: nn.Module, shape: tuple[int, ...], norms: Norms) -> torch.Tensor:
-    if isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity)):
+    kind = type(layer)
+    if kind in (nn.ReLU, nn.Flatten, nn.Identity):
         return torch.ones((), dtype=torch.float64)
-    if isinstance(layer, NormalizeLayer):
+    if kind is NormalizeLayer:
         return (1.0 / layer.std.double()).max()
-    if isinstance(layer, nn.BatchNorm2d):
+    if kind is nn.BatchNorm2d:
         return (layer.weight.abs() / torch.sqrt(layer.running_var + layer.eps)).max()
-    if isinstance(layer, nn.AdaptiveAvgPool2d) and layer.output_size in (1, (1, 1)):
+    if kind is nn.AdaptiveAvgPool2d and layer.output_size in (1, (1, 1)):
         return torch.tensor((shape[1] * shape[2]) ** -0.5, dtype=torch.float64)  # ||mean of HW values||
-    if isinstance(layer, nn.Linear):
+    if kind is nn.Linear:
         return norms.linear(layer.weight)
-    if isinstance(layer, (BasicBlock, OptionABlock)):  # relu(branch(x) + shortcut(x))
+    if kind in (BasicBlock, OptionABlock):  # relu(branch(x) + shortcut(x))
         branch, _ = sequence_lipschitz([layer.conv1, layer.bn1, nn.ReLU(), layer.conv2, layer.bn2], shape, norms)
         # Identity, or option A's subsampling and zero-padded channels: neither increases the norm.
         downsample = getattr(layer, "downsample", None)
-        return branch + (1.0 if downsample is None else sequence_lipschitz(list(downsample), shape, norms)[0])
-    return sequence_lipschitz(_layers(layer), shape, norms)[0]
+        return branch + (1.0 if downsample is None else sequence_lipschitz(forward_sequence(downsample), shape, norms)[0])
+    if kind is nn.Sequential:
+        return sequence_lipschitz(forward_sequence(layer), shape, norms)[0]
+    raise ValueError(
+        f"no Lipschitz rule for {kind.__name__}; supported: Conv2d (+ BatchNorm2d), Linear, ReLU, Flatten, "
+        "AdaptiveAvgPool2d(1), NormalizeLayer, BatchNorm2d, Sequential and the CIFAR ResNets' blocks"
+    )
 
 
-def split_head(model: nn.Sequential) -> tuple[list[nn.Module], nn.Linear]:
-    """(feature layers, final linear layer) of Sequential(NormalizeLayer, net)."""
-    layers = [model[0], *_layers(model[1])] if isinstance(model[0], NormalizeLayer) else _layers(model)
-    head = getattr(model[-1], "fc", None) or getattr(model[-1], "linear", None) or layers[-1]
-    if not isinstance(head, nn.Linear):
-        raise ValueError("the network must end in a linear layer")
-    return [layer for layer in layers if layer is not head], head
+def split_head(model: nn.Module) -> tuple[list[nn.Module], nn.Linear]:
+    """(feature layers, final linear layer): every module of the forward pass, the last one the head."""
+    layers = forward_sequence(model)
+    if type(layers[-1]) is not nn.Linear:
+        raise ValueError(
+            f"the network must end in a linear layer (the Lipschitz margin is taken at it); it ends in "
+            f"{type(layers[-1]).__name__}"
+        )
+    return layers[:-1], layers[-1]
 
 
 @dataclass(frozen=True)
@@ -180,13 +244,14 @@ class Lipschitz:
 class LipschitzCertifier:
     """Certifies each input's prediction with the pairwise Lipschitz-margin radius, from the sound bound."""
 
-    model: nn.Sequential
+    model: nn.Module
     features: Lipschitz
     network: Lipschitz  # the whole logit map: L_feat * ||W||_2
     head: nn.Linear
+    input_shape: tuple[int, ...]  # the bounds hold for inputs of this shape only (the FFT grid)
 
     @classmethod
-    def for_model(cls, model: nn.Sequential, input_shape: tuple[int, ...]) -> "LipschitzCertifier":
+    def for_model(cls, model: nn.Module, input_shape: tuple[int, ...]) -> "LipschitzCertifier":
         model.eval()
         layers, head = split_head(model)
         with torch.no_grad():
@@ -194,12 +259,16 @@ class LipschitzCertifier:
             estimate = sequence_lipschitz(layers, input_shape, PowerIteration())[0].item()
             head_bound = SoundBounds().linear(head.weight).item()
             head_estimate = PowerIteration().linear(head.weight).item()
-        return cls(model, Lipschitz(bound, estimate), Lipschitz(bound * head_bound, estimate * head_estimate), head)
+        return cls(model, Lipschitz(bound, estimate), Lipschitz(bound * head_bound, estimate * head_estimate), head,
+                   tuple(input_shape))
 
     @torch.no_grad()
     def certify(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(predictions, radii) for a batch x (B, C, H, W)."""
+        """(predictions, radii) for a batch x (B, C, H, W) of images in [0, 1] of the bounded shape."""
+        check_images(x, self.input_shape)
         logits = self.model(x).double()
+        if not torch.isfinite(logits).all():
+            raise ValueError("the model returned NaN or infinite logits: its weights are broken; nothing is certified")
         top = logits.argmax(1)
         weight = self.head.weight.detach().double()
         margins = logits.gather(1, top[:, None]) - logits  # (B, classes)

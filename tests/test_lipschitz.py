@@ -189,3 +189,93 @@ def test_bounding_leaves_training_flags_alone():
 
     LipschitzMarginLoss(model, (3, 8, 8), 1.0).lipschitz()
     assert all(module.training for module in model.modules())
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding,stride,size", [(1, 1, 5), (2, 1, 6), (1, 2, 7), ("same", 1, 6)])
+def test_padding_modes_are_bounded_soundly(mode, padding, stride, size):
+    """Reflect and replicate padding copy border pixels and circular padding wraps, so their operators can
+    exceed the zero-padded one (up to ~1.4x on random kernels): the bound must still dominate the exact norm."""
+    ratios = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        conv = nn.Conv2d(2, 3, 3, stride=stride, padding=padding, padding_mode=mode, bias=False).double()
+        conv.weight.data.abs_()  # same-sign weights: the copies add up (the worst case for padding)
+        exact = exact_operator_norm(conv, (2, size, size))
+        bound = SoundBounds().conv(conv, None, (2, size, size)).item()
+        with torch.no_grad():
+            estimate = PowerIteration(iterations=2000).conv(conv, None, (2, size, size)).item()
+        assert bound >= exact * (1 - 1e-9)
+        assert estimate == pytest.approx(exact, rel=1e-3)  # the power iteration runs the real operator
+        ratios.append(bound / exact)
+    assert max(ratios) < (1.25 if mode == "zeros" else 4.0)  # sound, but not vacuous (stride taken exactly)
+
+
+@pytest.mark.parametrize("groups,dilation", [(2, 1), (4, 1), (2, 2), (1, 2)])
+def test_grouped_and_dilated_convolutions(groups, dilation):
+    """Grouped convolutions are block-diagonal per frequency; dilated kernels are bounded as the kernel
+    with zeros inserted. Both the bound and the power iteration handle them."""
+    torch.manual_seed(groups + 10 * dilation)
+    conv = nn.Conv2d(4, 8, 3, padding=dilation, dilation=dilation, groups=groups, bias=False).double()
+    shape = (4, 7, 7)
+    exact = exact_operator_norm(conv, shape)
+    bound = SoundBounds().conv(conv, None, shape).item()
+    with torch.no_grad():
+        estimate = PowerIteration(iterations=2000).conv(conv, None, shape).item()
+    assert exact * (1 - 1e-9) <= bound <= 1.5 * exact
+    assert estimate == pytest.approx(exact, rel=1e-3)
+
+
+def test_every_module_of_the_forward_pass_is_bounded():
+    """Sequential(NormalizeLayer, net, Linear): the trailing linear map is part of the logits, so it is
+    part of the bound (its scale of 100 multiplies the Lipschitz constant) and certified points survive
+    an attack; before, only `net` was analysed and the radius came out 100x too large."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+    scale = nn.Linear(3, 3, bias=False)
+    scale.weight.data = 100.0 * torch.eye(3) + torch.randn(3, 3)
+    model = nn.Sequential(NormalizeLayer((0.5, 0.5, 0.5), (1.0, 1.0, 1.0)), net, scale).eval()
+    certifier = LipschitzCertifier.for_model(model, (3, 6, 6))
+    assert certifier.head is scale
+    x = torch.rand(32, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+    local = max(torch.linalg.matrix_norm(jacobian(lambda z: model(z[None])[0], xi).reshape(3, -1), ord=2).item()
+                for xi in x)
+    assert local <= certifier.network.bound
+    predictions, radii = certifier.certify(x)
+    assert (radii > 0).any()
+    assert torch.equal(pgd_l2(model, x, predictions, radii.float() * 0.999), predictions)
+
+
+@pytest.mark.parametrize("trailing,message", [
+    (nn.Softmax(dim=1), "must end in a linear layer"),
+    (nn.Sequential(nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 3)), "no Lipschitz rule for Tanh"),
+])
+def test_modules_without_a_rule_are_refused(trailing, message):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    model = nn.Sequential(NormalizeLayer((0.5,) * 3, (1.0,) * 3), net, trailing).eval()
+    with pytest.raises(ValueError, match=message):
+        LipschitzCertifier.for_model(model, (3, 2, 2))
+
+
+def test_subclass_with_its_own_forward_is_refused():
+    """A Sequential subclass may run its children in another way: it is not followed."""
+
+    class Doubling(nn.Sequential):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    model = nn.Sequential(NormalizeLayer((0.5,) * 3, (1.0,) * 3), Doubling(nn.Flatten()), nn.Linear(12, 3)).eval()
+    with pytest.raises(ValueError, match="no Lipschitz rule for Doubling"):
+        LipschitzCertifier.for_model(model, (3, 2, 2))
+
+
+def test_certify_refuses_other_shapes_ranges_and_broken_weights():
+    model = nn.Sequential(NormalizeLayer((0.5,) * 3, (1.0,) * 3), nn.Sequential(nn.Flatten(), nn.Linear(12, 3))).eval()
+    certifier = LipschitzCertifier.for_model(model, (3, 2, 2))
+    with pytest.raises(ValueError, match=r"expects images shaped \(3, 2, 2\)"):
+        certifier.certify(torch.rand(1, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"pixels must lie in \[0, 1\]"):
+        certifier.certify(255 * torch.rand(1, 3, 2, 2))
+    model[1][1].weight.data[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite logits"):
+        certifier.certify(torch.rand(1, 3, 2, 2))
