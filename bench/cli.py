@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +18,12 @@ from tqdm.auto import tqdm
 
 from baselines.lipschitz import LipschitzMarginLoss
 from smoothing.architectures import architecture_names, create_architecture
-from smoothing.checkpoints import load_checkpoint
-from smoothing.core import ABSTAIN, Smooth
-from smoothing.datasets import create_dataset, dataset_info, dataset_names
+from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
+from smoothing.core import ABSTAIN, Smooth, check_sample_sizes
+from smoothing.datasets import create_dataset, dataset_info, dataset_names, selected_positions
 from smoothing.batch_size import auto_batch_size, cache_path
 from smoothing.sampler import PRECISIONS, FastPath, image_seed
+from smoothing.statistics import check_alpha, check_sigma
 from smoothing.training import TrainConfig, resolve_device, train_with_noise
 
 from baselines.bounds import PAPER_P_A, PAPER_SIGMAS, bounds_frame, bounds_table
@@ -39,14 +40,6 @@ from bench.tsv import ResumableTSV, format_radius
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
 PREDICT_COLUMNS = ["idx", "label", "predict", "correct", "time"]
-
-
-def selected_positions(length: int, skip: int, maximum: int) -> Iterator[int]:
-    """The reference's selection: every `skip`-th position, stopping at position `maximum` (-1: all)."""
-    if skip < 1:
-        raise ValueError(f"--skip must be >= 1, got {skip}")
-    stop = length if maximum < 0 else min(length, maximum)
-    return iter(range(0, stop, skip))
 
 
 def batch_size_argument(text: str) -> int | str:
@@ -95,9 +88,21 @@ def _smoothed_classifier(args: argparse.Namespace) -> tuple[Smooth, torch.utils.
     return smoothed, create_dataset(args.dataset, args.split, args.data_root)
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Every check of certify's and predict's arguments, before anything is loaded or written."""
+    check_sigma(args.sigma)
+    check_alpha(args.alpha)
+    if hasattr(args, "N0") and not 1 <= args.N0 <= args.N:
+        raise ValueError(f"--N0 must lie in [1, --N]: got N0={args.N0}, N={args.N} (the paper: 100 and 100,000)")
+    check_sample_sizes(args.N, 1 if args.batch == "auto" else args.batch)
+    selected_positions(0, args.skip, args.max)
+
+
 def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
     """Shared loop of certify and predict: select, resume, evaluate each input, write its row."""
-    settings = {k: v for k, v in vars(args).items() if k not in ("device", "overwrite", "handler")}
+    _check_arguments(args)
+    settings = {k: v for k, v in vars(args).items() if k not in ("device", "overwrite", "handler", "debug")}
+    settings["checkpoint_sha256"] = checkpoint_sha256(args.base_classifier)  # a replaced checkpoint never resumes
     smoothed, dataset = _smoothed_classifier(args)
     indices = getattr(dataset, "indices", None)  # official indices, where the dataset is a subset
     selected = [(p, int(indices[p]) if indices is not None else p)
@@ -130,9 +135,6 @@ def certified_accuracy_summary(path: str | Path, radii: tuple[float, ...] = SUMM
 
 
 def certify_command(args: argparse.Namespace) -> None:
-    if not 1 <= args.N0 <= args.N:
-        raise ValueError(f"--N0 must lie in [1, --N]: got N0={args.N0}, N={args.N}")
-
     def evaluate(smoothed: Smooth, x: torch.Tensor) -> tuple[int, str]:
         prediction, radius = smoothed.certify(x, args.N0, args.N, args.alpha, args.batch)
         return prediction, format_radius(radius)
@@ -192,7 +194,7 @@ def bounds_command(args: argparse.Namespace) -> None:
 
 def run_command(args: argparse.Namespace) -> None:
     shard, device = init_from_env(resolve_device(args.device))
-    path = run_suite(load_suite(args.suite), args.results, args.run_id, args.data_root, device, shard)
+    path = run_suite(load_suite(args.suite), Path(args.results) / "runs", args.run_id, args.data_root, device, shard)
     barrier_and_close()  # every shard has finished its rows
     if shard.rank != 0:
         return
@@ -200,7 +202,7 @@ def run_command(args: argparse.Namespace) -> None:
     frame = pd.concat([read_run(p) for p in paths], ignore_index=True)
     print(f"{', '.join(map(str, paths))}: {len(frame)} rows")
     print(markdown_table(run_accuracy_frame(frame)))
-    written = regenerate(Path(args.results).parent)
+    written = regenerate(Path(args.results))
     print(f"leaderboard and plots regenerated: {', '.join(str(p) for p in written[:2])}, {len(written) - 2} plot files")
 
 
@@ -269,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run (or resume) a benchmark suite; default: the quick embedded suite")
     run.add_argument("suite", nargs="?", default="quick", help=f"suite name ({', '.join(suite_names())}) or TOML file")
-    run.add_argument("--results", default="results/runs", help="folder for <suite>/<run-id>.tsv")
+    run.add_argument("--results", default="results",
+                     help="results folder: rows go to RESULTS/runs/<suite>/<run-id>.tsv, the leaderboard to RESULTS/")
     run.add_argument("--run-id", help="default: <device type>-<precision>")
     run.add_argument("--data-root")
     run.add_argument("--device", default="auto")
@@ -313,16 +316,41 @@ def build_parser() -> argparse.ArgumentParser:
     bounds.add_argument("--p-a", type=float, nargs="+", default=list(PAPER_P_A))
     bounds.add_argument("--out", help="write the tidy frame to this CSV file")
     bounds.set_defaults(handler=bounds_command)
+    for subparser in commands.choices.values():
+        subparser.add_argument("--debug", action="store_true", help="on an error, show its traceback")
     return parser
+
+
+def describe(error: BaseException) -> str:
+    """One line for the user: the message, with the file an OS error names; the type where it is not a
+    usage error (a bug, or a library's complaint)."""
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror or error}; check the path and its permissions"
+    message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    message = " ".join(message.split()) or "(no message)"
+    if not isinstance(error, (ValueError, KeyError, OSError)):
+        message = f"{type(error).__name__}: {message} (rerun with --debug for the traceback)"
+    return message
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+
+    def show_warning(message, *_) -> None:
+        print(f"smoothbench {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        args.handler(args)
-    except (ValueError, KeyError, FileNotFoundError) as error:
-        message = error.args[0] if error.args else str(error)
-        print(f"smoothbench {args.command}: error: {message}", file=sys.stderr)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            args.handler(args)
+    except KeyboardInterrupt:
+        print(f"smoothbench {args.command}: interrupted; every finished row is kept, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    except Exception as error:  # every failure is one line and exit status 2; --debug shows the traceback
+        if args.debug:
+            raise
+        print(f"smoothbench {args.command}: error: {describe(error)}", file=sys.stderr)
         return 2
     return 0
 

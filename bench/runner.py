@@ -5,8 +5,10 @@ finished row. <run-id>.manifest.json records the environment and the suite text.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
+import re
 import subprocess
 import time
 import tomllib
@@ -23,9 +25,9 @@ from bench.models import ModelSpec, create_model_spec
 from bench.throughput import device_name
 from bench.tables import reported_radii
 from bench.tsv import ResumableTSV, format_radius
-from smoothing.checkpoints import load_checkpoint
+from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth, check_sample_sizes
-from smoothing.datasets import create_dataset, dataset_info
+from smoothing.datasets import create_dataset, dataset_info, selected_positions
 from smoothing.batch_size import auto_batch_size
 from smoothing.sampler import FastPath, image_seed
 from smoothing.sequential import certify_sequential
@@ -38,12 +40,31 @@ RUN_COLUMNS = ["suite", "dataset", "model", "train_sigma", "certifier", "sigma",
 RUN_KEY = ("model", "certifier", "sigma", "idx")
 
 
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_name(kind: str, name: object) -> str:
+    """A suite name or run id becomes a file name: letters, digits, '.', '_', '-' only, no path."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise ValueError(f"{kind} must be a plain name (letters, digits, '.', '_', '-', no '..' or '/'), got {name!r}")
+    return name
+
+
+def _check_type(key: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
+    """bool is not an int here, and an int is a valid float."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) != (bool in kinds) or not isinstance(value, kinds):
+        raise ValueError(f"{key} must be {what}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Suite:
+    """A benchmark suite as its TOML file declares it; construction validates every value."""
+
     name: str
     dataset: str
     certifiers: list[str]
-    models: list[dict]  # {"name": ..., "sigmas": [...]}
+    models: list[dict]  # {"name": ..., "sigmas": [...]} (or an inline checkpoint, see model_spec)
     split: str = "test"
     skip: int = 1
     max: int = -1
@@ -57,6 +78,47 @@ class Suite:
     sequential: bool = False  # stop an image early once its table cell is settled (smoothing.sequential)
     seed: int = 0
     text: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        check_name("name", self.name)
+        _check_type("dataset", self.dataset, str, "a dataset name")
+        dataset_info(self.dataset)  # unknown names fail here, with the known ones
+        if self.split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {self.split!r}")
+        for key in ("skip", "n0", "n", "seed"):
+            _check_type(key, getattr(self, key), int, "an integer")
+        _check_type("max", self.max, int, "an integer (-1: all images)")
+        selected_positions(0, self.skip, self.max)
+        _check_type("alpha", self.alpha, (int, float), "a number")
+        check_alpha(self.alpha)
+        if self.batch != "auto":
+            _check_type("batch", self.batch, int, 'a positive integer or "auto"')
+        check_sample_sizes(self.n, 1 if self.batch == "auto" else self.batch, self.n0)
+        for key in ("channels_last", "compile", "sequential"):
+            _check_type(key, getattr(self, key), bool, "true or false")
+        self.fast_path()  # checks the precision
+        _check_type("certifiers", self.certifiers, list, "a list of certifier names")
+        if not self.certifiers:
+            raise ValueError("certifiers is empty: name at least one (e.g. \"gaussian\")")
+        for certifier in self.certifiers:
+            _check_type("certifiers", certifier, str, "a list of certifier names")
+            create_certifier(certifier)  # unknown names fail here, before any work
+        _check_type("models", self.models, list, "a list of [[models]] tables")
+        if not self.models:
+            raise ValueError("no [[models]] table: name at least one model with its sigmas")
+        for model in self.models:
+            _check_type("[[models]]", model, dict, "a table with name and sigmas")
+            if "name" not in model or "sigmas" not in model:
+                raise ValueError(f"each [[models]] table needs name and sigmas, got keys {sorted(model)}")
+            _check_type("[[models]] name", model["name"], str, "a model name")
+            sigmas = model["sigmas"]
+            _check_type(f"sigmas of {model['name']}", sigmas, list, "a list of noise levels")
+            if not sigmas:
+                raise ValueError(f"sigmas of {model['name']} is empty: give at least one noise level, e.g. [0.25]")
+            for sigma in sigmas:
+                _check_type(f"sigmas of {model['name']}", sigma, (int, float), "a list of numbers")
+                check_sigma(sigma)
+            model_spec(model)
 
     def fast_path(self) -> FastPath:
         return FastPath(self.precision, self.channels_last, self.compile)
@@ -74,32 +136,28 @@ def suite_names() -> list[str]:
 
 
 def load_suite(name_or_path: str) -> Suite:
+    """The suite of a shipped name or a TOML file; every problem is reported with the file's path."""
     path = suite_path(name_or_path)
     if not path.is_file():
         raise FileNotFoundError(f"suite {name_or_path!r} not found: no file {path}; shipped suites: {', '.join(suite_names())}")
-    text = path.read_text()
     try:
+        text = path.read_text(encoding="utf-8")
         fields = tomllib.loads(text)
-        suite = Suite(**fields, text=text)
-    except (tomllib.TOMLDecodeError, TypeError) as error:
-        raise ValueError(f"{path}: not a valid suite ({error})") from error
-    for certifier in suite.certifiers:
-        create_certifier(certifier)  # unknown names fail here, before any work
-    for model in suite.models:
-        model_spec(model)
-        for sigma in model["sigmas"]:
-            check_sigma(sigma)
-    check_alpha(suite.alpha)
-    if suite.batch != "auto" and (type(suite.batch) is not int or suite.batch < 1):
-        raise ValueError(f'{path}: batch must be a positive integer or "auto", got {suite.batch!r}')
-    if any(type(flag) is not bool for flag in (suite.channels_last, suite.compile, suite.sequential)):
-        raise ValueError(f"{path}: channels_last, compile and sequential must be true or false")
-    check_sample_sizes(suite.n, 1 if suite.batch == "auto" else suite.batch, suite.n0)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"{path}: not a valid suite TOML file ({error})") from error
+    known = {f.name for f in dataclasses.fields(Suite)} - {"text"}
+    unknown = sorted(set(fields) - known)
+    missing = sorted(f.name for f in dataclasses.fields(Suite)
+                     if f.default is dataclasses.MISSING and f.name not in fields)
+    if unknown or missing:
+        raise ValueError(f"{path}: not a valid suite: " + "; ".join(
+            ([f"unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})"] if unknown else [])
+            + ([f"missing keys {', '.join(missing)}"] if missing else [])))
     try:
-        suite.fast_path()
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from error
-    return suite
+        return Suite(**fields, text=text)
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        message = error.args[0] if error.args else str(error)
+        raise ValueError(f"{path}: {message}") from error
 
 
 def model_spec(entry: dict) -> ModelSpec:
@@ -107,7 +165,11 @@ def model_spec(entry: dict) -> ModelSpec:
     if "checkpoint" not in entry:
         return create_model_spec(entry["name"])
     fields = {k: v for k, v in entry.items() if k != "sigmas"}
-    return ModelSpec(**dict(fields, checkpoint=Path(fields["checkpoint"])))
+    try:
+        return ModelSpec(**dict(fields, checkpoint=Path(fields["checkpoint"])))
+    except TypeError as error:
+        raise ValueError(f"model {entry.get('name')!r}: {error}; an inline model takes name, checkpoint, dataset, "
+                         "arch, train_sigma, method") from error
 
 
 def code_version() -> str:
@@ -130,7 +192,10 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
               data_root: str | None = None, device: str | torch.device = "auto", shard: Shard = Shard()) -> Path:
     """Run (or resume) `suite`, or this process's shard of it; returns the path of its TSV."""
     torch_device = resolve_device(device) if isinstance(device, str) else device
-    run_id = run_id or f"{torch_device.type}-{suite.precision}"
+    run_id = check_name("run id", run_id or f"{torch_device.type}-{suite.precision}")
+    specs = [model_spec(entry) for entry in suite.models]
+    # The weights' fingerprints: a checkpoint replaced at the same path never resumes into these rows.
+    checkpoints = {spec.name: checkpoint_sha256(spec.checkpoint) for spec in specs}
     out_dir = Path(results_dir) / suite.name
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / f"{run_id}.manifest.json"
@@ -140,7 +205,7 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     data = create_dataset(suite.dataset, suite.split, data_root)
     info = dataset_info(suite.dataset)
     indices = getattr(data, "indices", None)
-    positions = range(0, len(data) if suite.max < 0 else min(len(data), suite.max), suite.skip)
+    positions = selected_positions(len(data), suite.skip, suite.max)
     certifiers = [create_certifier(name) for name in suite.certifiers]
     smoothing = [c for c in certifiers if is_smoothing(c)]
     deterministic = [c for c in certifiers if not is_smoothing(c)]
@@ -148,11 +213,10 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     common = dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha,
                   device=device_name(torch_device), precision=suite.precision, channels_last=int(suite.channels_last),
                   compile=int(suite.compile), seed=suite.seed, code_version=version)
-    settings = {"suite_text": suite.text, "run_id": run_id}
+    settings = {"suite_text": suite.text, "run_id": run_id, "checkpoint_sha256": checkpoints}
     path = out_dir / f"{run_id}{shard.suffix()}.tsv"
     with ResumableTSV(path, RUN_COLUMNS, settings, key_columns=RUN_KEY) as out:
-        for model_entry in suite.models:
-            spec = model_spec(model_entry)
+        for model_entry, spec in zip(suite.models, specs):
             model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, torch_device)
             for certifier in deterministic:
                 certifier.prepare(model, info.input_shape)

@@ -17,7 +17,7 @@ from tabulate import tabulate
 from bench.models import create_model_spec
 from bench.tables import certified_accuracy, reported_radii
 from bench.tsv import ResumableTSV
-from smoothing.checkpoints import load_checkpoint
+from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth
 from smoothing.datasets import create_dataset, dataset_info
 from smoothing.sampler import image_seed
@@ -35,7 +35,7 @@ def compare(model_name: str, dataset: str, sigma: float, images: int, skip: int,
     model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch)
     data, info = create_dataset(dataset), dataset_info(dataset)
     settings = dict(model=model_name, dataset=dataset, sigma=sigma, skip=skip, n0=n0, n=n, alpha=alpha,
-                    batch=batch, stages=stages)
+                    batch=batch, stages=stages, checkpoint_sha256=checkpoint_sha256(spec.checkpoint))
     with ResumableTSV(out, COLUMNS, settings, key_columns=("method", "idx")) as table:
         for position in range(0, images * skip, skip):
             x, label = data[position]

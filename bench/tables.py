@@ -7,8 +7,10 @@ radius is marked, as in the paper's published tables.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,8 +27,11 @@ def read_certify_log(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"certify log not found: {path}")
-    with open(path, newline="") as f:
-        lines = list(csv.reader(f, delimiter="\t"))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = list(csv.reader(f, delimiter="\t"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not a certify log (not UTF-8 text: {error})") from error
     if not lines or lines[0][: len(CERTIFY_COLUMNS)] != CERTIFY_COLUMNS:
         header = "\t".join(lines[0]) if lines else "(empty file)"
         raise ValueError(f"{path}:1: not a certify log: header {header!r}, expected {chr(9).join(CERTIFY_COLUMNS)!r}")
@@ -111,12 +116,30 @@ def reported_radii(dataset: str) -> tuple[float, ...]:
 
 
 def read_run(path: str | os.PathLike) -> pd.DataFrame:
-    """The tidy rows of a suite run (bench.runner), with a clear error for a foreign file."""
-    from bench.runner import RUN_COLUMNS
+    """The tidy rows of a suite run (bench.runner), with a clear error for a foreign file. A torn last row
+    (a run killed mid-write) and repeated rows (the same model, certifier, sigma and image twice) are
+    dropped with a warning that names the file and line, so nothing is counted twice."""
+    from bench.runner import RUN_COLUMNS, RUN_KEY
 
-    frame = pd.read_csv(path, sep="\t", dtype={c: str for c in ("sigma", "n0", "n", "alpha", "batch")}, keep_default_na=False)
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not a suite run (not UTF-8 text: {error})") from error
+    if text and not text.endswith("\n"):
+        torn = text.count("\n") + 1
+        warnings.warn(f"{path}:{torn}: torn last row (the run was killed mid-write) is ignored; rerun the suite to finish it")
+        text = text[: text.rfind("\n") + 1]
+    frame = pd.read_csv(io.StringIO(text), sep="\t", dtype={c: str for c in ("sigma", "n0", "n", "alpha", "batch")},
+                        keep_default_na=False)
     if list(frame.columns) != RUN_COLUMNS:
         raise ValueError(f"{path}:1: not a suite run: columns {list(frame.columns)[:6]}..., expected {RUN_COLUMNS[:6]}...")
+    repeated = frame.duplicated(list(RUN_KEY), keep="first")
+    if repeated.any():
+        lines = ", ".join(str(i + 2) for i in frame.index[repeated][:5])
+        warnings.warn(f"{path}: lines {lines}{'...' if repeated.sum() > 5 else ''}: {int(repeated.sum())} rows repeat "
+                      "an earlier row's model, certifier, sigma and image; each is counted once")
+        frame = frame[~repeated].reset_index(drop=True)
     return frame
 
 

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 
 def format_radius(radius: float, digits: int = 3) -> str:
     """The radius to `digits` significant digits, rounded down, so a printed radius never exceeds the
@@ -23,30 +25,54 @@ def format_radius(radius: float, digits: int = 3) -> str:
 
 
 class ResumableTSV:
+    """A result file opened for appending rows, held under an OS-level lock (`out.tsv.lock`) so that a
+    second process writing the same file is refused instead of doubling every row.
+
+    Nothing is written until the first row: a run that fails before its first result (bad arguments, a
+    missing checkpoint, a broken model) leaves an existing file and its settings as they were, also with
+    `overwrite`, and leaves no stub behind where there was no file."""
+
     def __init__(
         self, path: str | os.PathLike, columns: list[str], settings: dict[str, Any], overwrite: bool = False,
         key_columns: tuple[str, ...] = ("idx",),
     ):
         self.path = Path(path)
         self.columns = columns
+        self.settings = settings
         self.key_positions = [columns.index(c) for c in key_columns]
         self.settings_path = self.path.with_name(self.path.name + ".settings.json")
         self.done: set[tuple[str, ...]] = set()  # the key columns of every finished row, as written
-        if self.path.exists() and not overwrite:
-            self._check_resumable(settings)
-            self.done = self._finished_rows()
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.settings_path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
-            self.path.write_text("\t".join(columns) + "\n")
-        self._file = open(self.path, "a")
+        if self.path.is_dir():
+            raise ValueError(f"{self.path} is a folder; give the path of a file to write")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(self.path.with_name(self.path.name + ".lock"), timeout=0)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise ValueError(
+                f"{self.path} is being written by another smoothbench process (lock {self._lock.lock_file}); "
+                "wait for it to finish, or write to another file"
+            ) from None
+        self._file = None
+        try:
+            if self.path.exists() and not overwrite:
+                self._check_resumable(settings)
+                self.done = self._finished_rows()
+                self._file = open(self.path, "a")
+        except BaseException:
+            self._lock.release()
+            raise
 
     def _check_resumable(self, settings: dict[str, Any]) -> None:
-        stored = json.loads(self.settings_path.read_text()) if self.settings_path.exists() else None
+        try:
+            stored = json.loads(self.settings_path.read_text()) if self.settings_path.exists() else None
+        except (ValueError, OSError) as error:
+            raise ValueError(f"{self.settings_path} is unreadable ({error}); pass --overwrite to start again") from error
         if stored != json.loads(json.dumps(settings)):
+            changed = sorted(k for k in set(stored or {}) | set(settings) if (stored or {}).get(k) != settings.get(k))
             raise ValueError(
-                f"{self.path} exists and was written with other settings ({self.settings_path}); "
-                "pass --overwrite to start again, or choose another output file"
+                f"{self.path} exists and was written with other settings ({self.settings_path}: "
+                f"{', '.join(changed) or 'all'} differ); pass --overwrite to start again, or choose another output file"
             )
 
     def _finished_rows(self) -> set[tuple[str, ...]]:
@@ -56,8 +82,9 @@ class ResumableTSV:
         if lines[0].split("\t") != self.columns:
             raise ValueError(f"{self.path}:1: header {lines[0]!r} is not {chr(9).join(self.columns)!r}")
         complete = lines[1:-1]  # text after the last newline is a torn row
-        with open(self.path, "w") as f:
-            f.write("\n".join([lines[0], *complete]) + "\n")
+        if lines[-1]:
+            with open(self.path, "w") as f:
+                f.write("\n".join([lines[0], *complete]) + "\n")
         done = set()
         for number, line in enumerate(csv.reader(complete, delimiter="\t"), start=2):
             if len(line) != len(self.columns):
@@ -69,12 +96,18 @@ class ResumableTSV:
         return tuple(str(row[i]) for i in self.key_positions)
 
     def write(self, row: list[Any]) -> None:
+        if self._file is None:  # the first row: (re)start the file and its settings now
+            self.settings_path.write_text(json.dumps(self.settings, indent=2, sort_keys=True) + "\n")
+            self._file = open(self.path, "w")
+            self._file.write("\t".join(self.columns) + "\n")
         self._file.write("\t".join(map(str, row)) + "\n")
         self._file.flush()
         self.done.add(self.key(row))
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+        self._lock.release()
 
     def __enter__(self) -> "ResumableTSV":
         return self

@@ -6,6 +6,7 @@ always read with torch.load(weights_only=True).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import zipfile
@@ -21,6 +22,15 @@ from smoothing.architectures import architecture_names, create_architecture
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and the fix."""
+
+
+def checkpoint_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a checkpoint file's bytes: its weights' fingerprint in a run's resume settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}; pass the path of a checkpoint.pth.tar")
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def test_two_gloo_processes_equal_one(tmp_path):
     single = read_run(run_suite(load_suite(str(suite_file)), tmp_path / "single" / "runs", device="cpu"))
 
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "bench.cli", "run", str(suite_file), "--results", str(tmp_path / "sharded" / "runs"),
+               "-m", "bench.cli", "run", str(suite_file), "--results", str(tmp_path / "sharded"),
                "--device", "cpu"]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-3000:]

@@ -45,7 +45,7 @@ def test_leaderboard_without_runs(tmp_path, capsys):
 def test_run_command_leaves_leaderboard(suite, tmp_path, capsys):
     suite_file = tmp_path / "tiny.toml"
     assert suite_file.is_file()
-    assert main(["run", str(suite_file), "--results", str(tmp_path / "out" / "runs"), "--device", "cpu"]) == 0
+    assert main(["run", str(suite_file), "--results", str(tmp_path / "out"), "--device", "cpu"]) == 0
     assert (tmp_path / "out" / "leaderboard.md").is_file() and (tmp_path / "out" / "plots" / "bounds.png").is_file()
     assert "leaderboard and plots regenerated" in capsys.readouterr().out
 
@@ -91,3 +91,24 @@ def test_two_runs_of_one_suite_stay_two_rows(suite, tmp_path):
     frame = leaderboard_frame(both)
     assert len(frame) == 2 * len(leaderboard_frame(one.assign(run="cpu-fp32")))
     assert set(frame["images"]) == {5}
+
+
+def test_repeated_and_torn_rows_are_counted_once(suite, tmp_path, capsys):
+    """A run file with every row written twice (two writers) and a torn last row used to count 20 images
+    as 40 and read the torn row silently."""
+    from bench.tables import read_run
+
+    path = run_suite(suite, tmp_path / "runs", device="cpu")
+    clean = read_run(path)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines + lines[1:] + [lines[1][:25]]))
+    with pytest.warns(UserWarning) as caught:
+        doubled = read_run(path)
+    messages = [str(w.message) for w in caught]
+    assert any(f"{path}:{2 * len(lines)}: torn last row" in m for m in messages)
+    assert any(f"{path}: lines {len(lines) + 1}, " in m and f"{len(lines) - 1} rows repeat" in m for m in messages)
+    pd.testing.assert_frame_equal(doubled, clean)
+    assert main(["leaderboard", "--results", str(tmp_path)]) == 0
+    assert "warning:" in capsys.readouterr().err
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert (board[board.source == "this suite"].images == 5).all()

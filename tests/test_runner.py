@@ -54,7 +54,7 @@ def test_resume_refuses_a_changed_suite(suite, tmp_path):
     (("seed = 3", "seed = 3\nsigma = 0.5"), "not a valid suite"),
     (("batch = 40", 'batch = "big"'), 'batch must be a positive integer or "auto"'),
     (("seed = 3", 'seed = 3\nprecision = "fp8"'), "unknown precision 'fp8'"),
-    (("seed = 3", 'seed = 3\ncompile = "yes"'), "channels_last, compile and sequential must be true or false"),
+    (("seed = 3", 'seed = 3\ncompile = "yes"'), "compile must be true or false, got 'yes'"),
 ])
 def test_bad_suites(tmp_path, edit, message):
     path = tmp_path / "bad.toml"
