@@ -1,3 +1,4 @@
+import io
 import pickle
 
 import numpy as np
@@ -7,7 +8,7 @@ from PIL import Image
 
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import load_checkpoint, save_checkpoint
-from smoothing.datasets import create_dataset, dataset_info
+from smoothing.datasets import DataNotFoundError, create_dataset, dataset_info
 from smoothing.datasets.embedded import read_test_prefix
 
 
@@ -109,3 +110,69 @@ def test_imagenet_folder(tmp_path):
     x, label = data[7]
     assert x.shape == (3, 224, 224) and label == 7 and x[0].min() > 0.9
     assert data[0][0].shape == (3, 224, 224)  # grayscale converted to RGB
+
+
+def write_cifar_jpeg_fixture(root, per_class_train=3):
+    """The cifar10-jpeg formats: a packed train.npz (jpeg bytes, offsets, labels) and the test tree
+    test/<class>/<k>.jpg for the first images of each class in official order (the shipped label list)."""
+    from smoothing.datasets.cifar10_jpeg import CLASS_NAMES, official_test_labels
+
+    rng = np.random.default_rng(0)
+    files, labels = [], []
+    for label in range(10):
+        for _ in range(per_class_train):
+            buffer = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buffer, "JPEG", quality=75)
+            files.append(np.frombuffer(buffer.getvalue(), np.uint8))
+            labels.append(label)
+    offsets = np.concatenate([[0], np.cumsum([len(f) for f in files])])
+    (root / "cifar10-train-jpeg").mkdir(parents=True)
+    np.savez(root / "cifar10-train-jpeg" / "train.npz", jpeg=np.concatenate(files), offsets=offsets,
+             labels=np.array(labels, np.uint8), index_in_class=np.zeros(len(labels), np.int32))
+    test = official_test_labels()
+    for label in range(10):
+        (root / "test" / CLASS_NAMES[label]).mkdir(parents=True)
+        for k in range(int((test == label).sum())):
+            Image.new("RGB", (32, 32), (25 * label, k % 256, 0)).save(root / "test" / CLASS_NAMES[label] / f"{k:04d}.jpg",
+                                                                      quality=95)
+    return files, labels
+
+
+def test_cifar10_jpeg_format(tmp_path):
+    files, labels = write_cifar_jpeg_fixture(tmp_path)
+    train = create_dataset("cifar10-jpeg", "train", root=tmp_path)
+    assert len(train) == 30 and list(train.labels) == labels and train.images.dtype == np.uint8
+    np.testing.assert_array_equal(train.images[4], np.asarray(Image.open(io.BytesIO(files[4].tobytes())).convert("RGB")))
+    test = create_dataset("cifar10-jpeg", "test", root=tmp_path)
+    assert len(test) == 10_000 and list(test.labels[:10]) == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+    # official index 8 is the second cat (k = 1): red 75, green 1
+    assert tuple(test.images[8][0, 0]) == pytest.approx((75, 1, 0), abs=3) and test[8][1] == 3
+    x, _ = test[8]
+    assert x.shape == (3, 32, 32) and 0 <= x.min() and x.max() <= 1
+
+
+def test_cifar10_jpeg_errors_say_where(tmp_path):
+    write_cifar_jpeg_fixture(tmp_path)
+    (tmp_path / "test" / "cat" / "0001.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    with pytest.raises(ValueError, match=r"test/cat/0001.jpg is not a readable image"):
+        create_dataset("cifar10-jpeg", "test", root=tmp_path)
+    (tmp_path / "test" / "cat" / "0001.jpg").unlink()
+    with pytest.raises(DataNotFoundError, match=r"test image missing: .*test/cat/0001.jpg"):
+        create_dataset("cifar10-jpeg", "test", root=tmp_path)
+    packed = tmp_path / "cifar10-train-jpeg" / "train.npz"
+    packed.write_bytes(packed.read_bytes()[:100])
+    with pytest.raises(ValueError, match="train.npz is not a readable packed CIFAR-10 JPEG set"):
+        create_dataset("cifar10-jpeg", "train", root=tmp_path)
+    with pytest.raises(DataNotFoundError, match="Put train.npz there, under the folder given by --data-root"):
+        create_dataset("cifar10-jpeg", "train", root=tmp_path / "test")
+
+
+def test_cifar10_jpeg_is_the_official_order(shared):
+    """Index i of the JPEG test split is official test image i (the embedded exact pixels, PSNR > 23 dB)."""
+    jpeg = create_dataset("cifar10-jpeg", "test", root=shared / "data")
+    exact = create_dataset("cifar10-embedded")
+    error = ((jpeg.images[:500].astype(float) - exact.images.astype(float)) ** 2).mean(axis=(1, 2, 3))
+    assert (10 * np.log10(255**2 / error)).min() > 23
+    np.testing.assert_array_equal(jpeg.labels[:500], exact.labels)
+    train = create_dataset("cifar10-jpeg", "train", root=shared / "data")
+    assert len(train) == 50_000 and np.bincount(train.labels).tolist() == [5000] * 10
