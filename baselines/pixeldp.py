@@ -8,16 +8,12 @@ delta, so delta = (pA - e^(2 eps) pB) / (1 + e^eps) and
 the form of Cohen et al. (2019), Appendix I. The supremum is taken over a fixed dense grid of eps
 (each one a valid certificate), so it can only err low and is monotone in pA.
 """
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
 from baselines import register_guarantee
+from smoothing.core import ABSTAIN, Smooth
 from smoothing.statistics import check_alpha, hoeffding_halfwidth
-
-if TYPE_CHECKING:
-    from smoothing.core import Smooth
 
 EPSILONS = np.geomspace(1e-6, 1.0, 4000)
 RADIUS_SAFETY = 1.0 - 1e-12  # relative; above the evaluation error at the maximising eps (see pixeldp_per_epsilon)
@@ -44,8 +40,9 @@ def pixeldp(sigma, p_a, p_b):
     return pixeldp_per_epsilon(sigma, p_a, p_b).max(axis=-1)
 
 
-def certify_with_scores(smoothed: "Smooth", xs: torch.Tensor, n: int, alpha: float, batch_size: int) -> list[tuple[int, float]]:
-    """PixelDP's own estimator: (prediction, radius) per image from expected softmax scores.
+def certify_from_score_sums(score_sums: np.ndarray, n: int, alpha: float, sigma: float) -> tuple[int, float]:
+    """PixelDP's own estimator: (prediction, radius) of one image from the sums of its softmax scores over
+    n noisy samples.
 
     The DP guarantee holds for the expectation of any output in [0, 1], here the softmax scores
     (Lecuyer et al., section 3). Each class's expected score gets a two-sided Hoeffding interval of
@@ -55,14 +52,17 @@ def certify_with_scores(smoothed: "Smooth", xs: torch.Tensor, n: int, alpha: flo
     counts as every other guarantee (see baselines.radii_from_certificate).
     """
     check_alpha(alpha)
-    classes = smoothed.num_classes
-    means = smoothed.sampler.score_sums(xs, n, batch_size) / n
-    halfwidth = hoeffding_halfwidth(n, alpha / (2 * classes))
-    results = []
-    for mean in means:
-        top = int(mean.argmax())
-        p_a = max(mean[top] - halfwidth, 0.0)
-        p_b = min(np.delete(mean, top).max() + halfwidth, 1.0 - p_a)
-        radius = float(pixeldp(smoothed.sigma, np.asarray(p_a), np.asarray(p_b)))
-        results.append((top if radius > 0 else -1, radius))
-    return results
+    mean = np.asarray(score_sums, dtype=float) / n
+    halfwidth = hoeffding_halfwidth(n, alpha / (2 * len(mean)))
+    top = int(mean.argmax())
+    p_a = max(mean[top] - halfwidth, 0.0)
+    p_b = min(np.delete(mean, top).max() + halfwidth, 1.0 - p_a)
+    radius = float(pixeldp(sigma, np.asarray(p_a), np.asarray(p_b)))
+    return (top if radius > 0 else ABSTAIN), radius
+
+
+def certify_with_scores(smoothed: Smooth, xs: torch.Tensor, n: int, alpha: float, batch_size: int) -> list[tuple[int, float]]:
+    """certify_from_score_sums for each image of xs (B, C, H, W), from n fresh noisy samples each."""
+    check_alpha(alpha)
+    sums = smoothed.sampler.tally(xs, n, batch_size, scores=True)[1]
+    return [certify_from_score_sums(image_sums, n, alpha, smoothed.sigma) for image_sums in sums]

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from bench.certifiers import create_certifier, is_smoothing
+from bench.certifiers import SAMPLING, create_certifier, is_smoothing
 from bench.distributed import Shard
 from bench.models import ModelSpec, create_model_spec
 from bench.throughput import device_name
@@ -97,28 +97,42 @@ class Suite:
         for key in ("channels_last", "compile", "sequential"):
             _check_type(key, getattr(self, key), bool, "true or false")
         self.fast_path()  # checks the precision
-        _check_type("certifiers", self.certifiers, list, "a list of certifier names")
-        if not self.certifiers:
-            raise ValueError("certifiers is empty: name at least one (e.g. \"gaussian\")")
-        for certifier in self.certifiers:
-            _check_type("certifiers", certifier, str, "a list of certifier names")
-            create_certifier(certifier)  # unknown names fail here, before any work
+        self._check_certifiers("certifiers", self.certifiers)
         _check_type("models", self.models, list, "a list of [[models]] tables")
         if not self.models:
-            raise ValueError("no [[models]] table: name at least one model with its sigmas")
+            raise ValueError("no [[models]] table: name at least one model (name, sigmas, optionally certifiers)")
         for model in self.models:
             _check_type("[[models]]", model, dict, "a table with name and sigmas")
-            if "name" not in model or "sigmas" not in model:
-                raise ValueError(f"each [[models]] table needs name and sigmas, got keys {sorted(model)}")
+            if "name" not in model:
+                raise ValueError(f"each [[models]] table needs a name, got keys {sorted(model)}")
             _check_type("[[models]] name", model["name"], str, "a model name")
-            sigmas = model["sigmas"]
+            certifiers = self.certifiers_of(model)
+            if "certifiers" in model:
+                self._check_certifiers(f"certifiers of {model['name']}", certifiers)
+            sigmas = model.get("sigmas", [])
             _check_type(f"sigmas of {model['name']}", sigmas, list, "a list of noise levels")
-            if not sigmas:
-                raise ValueError(f"sigmas of {model['name']} is empty: give at least one noise level, e.g. [0.25]")
+            if not sigmas and any(create_certifier(c).kind == SAMPLING for c in certifiers):
+                raise ValueError(f"sigmas of {model['name']} is empty or missing: its smoothing certifiers need at "
+                                 "least one noise level, e.g. sigmas = [0.25]")
             for sigma in sigmas:
                 _check_type(f"sigmas of {model['name']}", sigma, (int, float), "a list of numbers")
                 check_sigma(sigma)
             model_spec(model)
+
+    def _check_certifiers(self, key: str, names: object) -> None:
+        _check_type(key, names, list, "a list of certifier names")
+        if not names:
+            raise ValueError(f"{key} is empty: name at least one (e.g. \"gaussian\")")
+        for name in names:
+            _check_type(key, name, str, "a list of certifier names")
+            certifier = create_certifier(name)  # unknown names fail here, before any work
+            if self.sequential and certifier.kind == SAMPLING and certifier.needs_scores:
+                raise ValueError(f"certifier {name} needs the softmax scores of a full sampling pass; it cannot "
+                                 "run with sequential = true")
+
+    def certifiers_of(self, model: dict) -> list[str]:
+        """A model's certifiers: its own `certifiers` key, else the suite's."""
+        return model.get("certifiers", self.certifiers)
 
     def fast_path(self) -> FastPath:
         return FastPath(self.precision, self.channels_last, self.compile)
@@ -163,8 +177,12 @@ def load_suite(name_or_path: str) -> Suite:
 def model_spec(entry: dict) -> ModelSpec:
     """A suite's model: a registered name, or {name, checkpoint, dataset, arch?, train_sigma?} inline."""
     if "checkpoint" not in entry:
+        unknown = sorted(set(entry) - {"name", "sigmas", "certifiers"})
+        if unknown:
+            raise ValueError(f"model {entry['name']!r}: unknown keys {', '.join(unknown)}; a registered model takes "
+                             "name, sigmas and certifiers")
         return create_model_spec(entry["name"])
-    fields = {k: v for k, v in entry.items() if k != "sigmas"}
+    fields = {k: v for k, v in entry.items() if k not in ("sigmas", "certifiers")}
     try:
         return ModelSpec(**dict(fields, checkpoint=Path(fields["checkpoint"])))
     except TypeError as error:
@@ -206,9 +224,6 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     info = dataset_info(suite.dataset)
     indices = getattr(data, "indices", None)
     positions = selected_positions(len(data), suite.skip, suite.max)
-    certifiers = [create_certifier(name) for name in suite.certifiers]
-    smoothing = [c for c in certifiers if is_smoothing(c)]
-    deterministic = [c for c in certifiers if not is_smoothing(c)]
     fast_path = suite.fast_path()
     common = dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha,
                   device=device_name(torch_device), precision=suite.precision, channels_last=int(suite.channels_last),
@@ -218,33 +233,40 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     with ResumableTSV(path, RUN_COLUMNS, settings, key_columns=RUN_KEY) as out:
         for model_entry, spec in zip(suite.models, specs):
             model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, torch_device)
+            certifiers = [create_certifier(name) for name in suite.certifiers_of(model_entry)]
+            smoothing = [c for c in certifiers if is_smoothing(c)]
+            deterministic = [c for c in certifiers if not is_smoothing(c)]
             for certifier in deterministic:
                 certifier.prepare(model, info.input_shape)
             batch = auto_batch_size(model, info.input_shape, fast_path) if suite.batch == "auto" else suite.batch
+            sigmas = model_entry.get("sigmas", []) if smoothing else []
             smoothed = {sigma: Smooth(model, info.num_classes, sigma, fast_path=fast_path, input_shape=info.input_shape)
-                        for sigma in model_entry["sigmas"]}
+                        for sigma in sigmas}
+            # One unit per (image, sigma), or per image for a model with deterministic certifiers only.
             units = [(sigma, p) for i, (p, sigma) in enumerate(
-                (p, sigma) for p in positions for sigma in model_entry["sigmas"]) if shard.owns(i)]
+                (p, sigma) for p in positions for sigma in (sigmas or [None])) if shard.owns(i)]
             progress = tqdm(units, desc=f"{suite.name}: {spec.name}", unit="image")
             for sigma, position in progress:
                 idx = int(indices[position]) if indices is not None else position
                 row = dict(common, model=spec.name, train_sigma=spec.train_sigma, idx=idx, batch=batch)
                 pending = lambda name, s: (spec.name, name, str(s), str(idx)) not in out.done
-                todo = [c for c in smoothing if pending(c.name, sigma)]
-                # A deterministic certifier's row belongs to the image's first-sigma unit (one owner per shard set).
-                first_sigma = sigma == model_entry["sigmas"][0]
-                todo_deterministic = [c for c in deterministic if first_sigma and pending(c.name, "")]
+                todo = [c for c in smoothing if pending(c.name, sigma)] if sigma is not None else []
+                # A deterministic certifier's row belongs to the image's first unit (one owner per shard set).
+                first_unit = sigma == (sigmas or [None])[0]
+                todo_deterministic = [c for c in deterministic if first_unit and pending(c.name, "")]
                 if not todo and not todo_deterministic:
                     continue
                 x, label = data[position]
                 row["label"] = label
                 if todo:
-                    smoothed[sigma].sampler.manual_seed(image_seed(suite.seed, idx))
+                    smoothed[sigma].manual_seed(image_seed(suite.seed, idx))
                     if suite.sequential:
                         certificate = certify_sequential(smoothed[sigma], x, suite.n0, suite.n, suite.alpha, batch,
                                                          radii=reported_radii(suite.dataset))
                     else:
-                        certificate = smoothed[sigma].certify_batch(x[None], suite.n0, suite.n, suite.alpha, batch)[0]
+                        certificate = smoothed[sigma].certify_batch(
+                            x[None], suite.n0, suite.n, suite.alpha, batch,
+                            score_sums=any(c.needs_scores for c in todo))[0]
                     row["n"] = certificate.n  # fewer than suite.n when a sequential run stopped early
                     for certifier in todo:
                         prediction, radius = certifier(certificate)

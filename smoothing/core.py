@@ -32,6 +32,7 @@ class Certificate:
     alpha: float
     sigma: float
     seconds: float  # wall time of this input's share of the sampling
+    score_sums: np.ndarray | None = None  # sum of softmax scores over the same n samples, when asked for
 
     @property
     def count_a(self) -> int:
@@ -70,6 +71,10 @@ class Smooth:
             base_classifier, num_classes, sigma, fast_path=fast_path, seed=seed, input_shape=input_shape,
         )
 
+    def manual_seed(self, seed: int) -> None:
+        """Restart the noise stream from `seed`: the same seed draws the same noise, hence the same counts."""
+        self.sampler.manual_seed(seed)
+
     @staticmethod
     def one_image(x: torch.Tensor) -> torch.Tensor:
         """x (C, H, W) as a batch of one; the sampler checks shape and pixels on every call."""
@@ -97,20 +102,21 @@ class Smooth:
         return certificate.prediction, certificate.radius
 
     def certify_batch(
-        self, xs: torch.Tensor, n0: int, n: int, alpha: float, batch_size: int
+        self, xs: torch.Tensor, n0: int, n: int, alpha: float, batch_size: int, *, score_sums: bool = False
     ) -> list[Certificate]:
         """Algorithm 2 (CERTIFY) for each image of xs (B, C, H, W), images packed into shared batches.
 
         cA = argmax of n0 selection counts; nA = votes for cA among n fresh samples;
         pA_lower = LowerConfBound(nA, n, 1 - alpha); abstain if pA_lower < 1/2,
         else radius = sigma * PhiInv(pA_lower).
+        With `score_sums`, the n estimation samples also give each image's softmax score sums.
         """
         check_alpha(alpha)
         check_sample_sizes(n, batch_size, n0)
         self.base_classifier.eval()
         started = time.perf_counter()
         top_class = self.sampler.counts(xs, n0, batch_size).argmax(axis=1)
-        counts = self.sampler.counts(xs, n, batch_size)
+        counts, sums = self.sampler.tally(xs, n, batch_size, scores=score_sums)
         count_a = counts[np.arange(len(xs)), top_class]
         p_a_lower = clopper_pearson_lower(count_a, n, alpha)
         radius = gaussian_radius(self.sigma, p_a_lower)
@@ -127,6 +133,7 @@ class Smooth:
                 alpha=alpha,
                 sigma=self.sigma,
                 seconds=seconds,
+                score_sums=None if sums is None else sums[i],
             )
             for i in range(len(xs))
         ]

@@ -179,21 +179,27 @@ class NoiseSampler:
                 f"(sigma = {self.sigma:g}): its weights are broken or the input overflows it; nothing is certified"
             )
 
-    def counts(self, images: torch.Tensor, num: int, batch_size: int) -> np.ndarray:
-        """Vote counts shaped (B, num_classes): counts[i, c] = #{j : argmax f(x_i + e_j) = c}."""
+    def tally(self, images: torch.Tensor, num: int, batch_size: int, scores: bool = False
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(counts, score sums) of one sampling pass, each shaped (B, num_classes):
+        counts[i, c] = #{j : argmax f(x_i + e_j) = c}, and with `scores` also
+        sums[i, c] = sum_j softmax(f(x_i + e_j))_c (PixelDP's estimator), from the same samples."""
         classes = self.num_classes
         votes = torch.zeros(len(images) * classes, dtype=torch.long, device=self.device)
-        # index_add_ rather than bincount: on CUDA bincount syncs with the host to size its output.
-        self._sample(images, num, batch_size, lambda logits, image: votes.index_add_(
-            0, image * classes + logits.argmax(1), torch.ones_like(image)))
-        return votes.view(len(images), classes).cpu().numpy()
+        sums = torch.zeros(len(images), classes, dtype=torch.float64, device=self.device) if scores else None
 
-    def score_sums(self, images: torch.Tensor, num: int, batch_size: int) -> np.ndarray:
-        """Sums of softmax scores shaped (B, num_classes): sum_j softmax(f(x_i + e_j))_c (PixelDP's estimator)."""
-        sums = torch.zeros(len(images), self.num_classes, dtype=torch.float64, device=self.device)
-        self._sample(images, num, batch_size, lambda logits, image: sums.index_add_(
-            0, image, logits.double().softmax(1)))
-        return sums.cpu().numpy()
+        def accumulate(logits: torch.Tensor, image: torch.Tensor) -> None:
+            # index_add_ rather than bincount: on CUDA bincount syncs with the host to size its output.
+            votes.index_add_(0, image * classes + logits.argmax(1), torch.ones_like(image))
+            if sums is not None:
+                sums.index_add_(0, image, logits.double().softmax(1))
+
+        self._sample(images, num, batch_size, accumulate)
+        return votes.view(len(images), classes).cpu().numpy(), None if sums is None else sums.cpu().numpy()
+
+    def counts(self, images: torch.Tensor, num: int, batch_size: int) -> np.ndarray:
+        """Vote counts shaped (B, num_classes): counts[i, c] = #{j : argmax f(x_i + e_j) = c}."""
+        return self.tally(images, num, batch_size)[0]
 
 
 def image_seed(seed: int, index: int) -> int:

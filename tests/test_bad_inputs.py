@@ -157,7 +157,7 @@ def test_nan_weights_certify_nothing():
     model.linear.weight.data[3, 5] = float("nan")
     smoothed = Smooth(model, 10, 0.25, seed=0)
     for call in (lambda x: smoothed.certify(x, 10, 100, 0.001, 50), lambda x: smoothed.predict(x, 100, 0.001, 50),
-                 lambda x: smoothed.sampler.score_sums(x[None], 100, 50)):
+                 lambda x: smoothed.sampler.tally(x[None], 100, 50, scores=True)):
         with pytest.raises(ValueError, match=r"NaN or infinite logits on (10|100) of \1 noisy inputs"):
             call(torch.rand(1, 8, 8))
 

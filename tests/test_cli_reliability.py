@@ -115,7 +115,7 @@ def test_run_results_go_where_the_flag_says(suite, tmp_path, capsys):
     (("skip = 100", "skip = 0"), "skip must be >= 1"),
     (("skip = 100", "skip = -3"), "skip must be >= 1"),
     (("skip = 100", "skip = 100\nmax = 0"), "there is nothing to certify"),
-    (('name = "test-tiny-resnet20"\n', ""), "each \\[\\[models\\]\\] table needs name and sigmas"),
+    (('name = "test-tiny-resnet20"\n', ""), "each \\[\\[models\\]\\] table needs a name"),
     (('certifiers = ["gaussian", "li-renyi", "pixeldp", "lipschitz-margin"]', "certifiers = []"), "certifiers is empty"),
     (("alpha = 0.01", "alpha = true"), "alpha must be a number, got True"),
     (('dataset = "cifar10-embedded"', 'dataset = "cifar100"'), "unknown dataset 'cifar100'"),

@@ -42,7 +42,7 @@ def test_certify_matches_its_record(linear_model):
     x = linear_model.points_at(torch.tensor([0.3]))[0]
     smoothed = Smooth(linear_model, 2, 0.25, seed=3)
     prediction, radius = smoothed.certify(x, 100, 1000, 0.001, 256)
-    smoothed.sampler.manual_seed(3)
+    smoothed.manual_seed(3)
     record = smoothed.certify_batch(x[None], 100, 1000, 0.001, 256)[0]
     assert (prediction, radius) == (record.prediction, record.radius)
     assert record.count_a == record.counts[record.top_class]

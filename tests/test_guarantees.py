@@ -120,7 +120,7 @@ def test_score_sums_add_up(linear_model):
 
     from smoothing.sampler import NoiseSampler
 
-    sums = NoiseSampler(linear_model, 2, 0.5, seed=0).score_sums(torch.rand(3, 1, 8, 8), 700, 256)
+    sums = NoiseSampler(linear_model, 2, 0.5, seed=0).tally(torch.rand(3, 1, 8, 8), 700, 256, scores=True)[1]
     assert sums.shape == (3, 2)
     np.testing.assert_allclose(sums.sum(axis=1), 700, rtol=1e-9)
 
@@ -186,3 +186,26 @@ def test_li_renyi_never_beats_cohen_with_separate_p_b():
     p_a = np.concatenate([0.5 + 10.0 ** -rng.uniform(1, 15, 2000), 1 - 10.0 ** -rng.uniform(1, 15, 2000)])
     p_b = (1.0 - p_a) * rng.uniform(0, 1, len(p_a)) ** 3
     assert np.all(certified_radius("li_renyi", 1.0, p_a, p_b) <= certified_radius("cohen", 1.0, p_a, p_b))
+
+
+def test_pixeldp_scores_certifier_shares_the_certify_pass(linear_model):
+    """PixelDP's own estimator as a suite certifier: the softmax score sums come from the same n samples
+    that CERTIFY counts, and its radius is still below the true distance and PixelDP's ceiling."""
+    import torch
+
+    from baselines.pixeldp import certify_from_score_sums
+    from bench.certifiers import create_certifier
+    from smoothing.core import Smooth
+
+    x = linear_model.points_at(torch.tensor([0.0, 0.5, 2.0, -2.0]))
+    certificates = Smooth(linear_model, 2, 0.5, seed=0).certify_batch(x, 100, 5000, 0.001, 5000, score_sums=True)
+    certifier = create_certifier("pixeldp-scores")
+    assert certifier.needs_scores and certifier.kind == "sampling"
+    for certificate, distance in zip(certificates, linear_model.distance(x).numpy()):
+        np.testing.assert_allclose(certificate.score_sums.sum(), 5000, rtol=1e-9)
+        prediction, radius = certifier(certificate)
+        assert (prediction, radius) == certify_from_score_sums(certificate.score_sums, 5000, 0.001, 0.5)
+        assert radius <= min(distance, certified_radius("pixeldp", 0.5, 1.0))
+    assert certifier(certificates[2])[0] == 1 and certifier(certificates[3])[0] == 0
+    plain = Smooth(linear_model, 2, 0.5, seed=0).certify_batch(x, 100, 5000, 0.001, 5000)
+    assert [c.counts.tolist() for c in plain] == [c.counts.tolist() for c in certificates]  # same samples

@@ -9,7 +9,7 @@ from smoothing.architectures import architecture_names, create_architecture
 from smoothing.datasets import dataset_info, dataset_names
 
 
-@pytest.mark.parametrize("name", ["cifar_resnet20", "idelbayev_resnet20"])
+@pytest.mark.parametrize("name", ["cifar_resnet20", "idelbayev_resnet20", "plain_cnn4c2f_w16"])
 def test_architectures(name):
     assert name in architecture_names()
     model = create_architecture(name, "cifar10")
@@ -17,12 +17,12 @@ def test_architectures(name):
 
 
 def test_datasets():
-    assert {"cifar10", "imagenet", "cifar10-embedded"} <= set(dataset_names())
+    assert {"cifar10", "imagenet", "cifar10-embedded", "cifar10-jpeg"} <= set(dataset_names())
     assert dataset_info("imagenet").num_classes == 1000 and dataset_info("cifar10").input_shape == (3, 32, 32)
 
 
 def test_certifiers_and_guarantees():
-    assert CERTIFIERS.names() == ["gaussian", "li-renyi", "lipschitz-margin", "pixeldp"]
+    assert CERTIFIERS.names() == ["gaussian", "li-renyi", "lipschitz-margin", "pixeldp", "pixeldp-scores"]
     for name in CERTIFIERS.names():
         certifier = create_certifier(name)
         assert certifier.name == name and is_smoothing(certifier) == (name != "lipschitz-margin")

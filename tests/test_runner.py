@@ -71,3 +71,28 @@ def test_missing_suite(capsys):
 def test_shipped_suites_load():
     for name in ("quick", "cifar10-paper", "imagenet-paper"):
         assert load_suite(name).name == name
+
+
+def test_pixeldp_scores_cannot_run_sequentially(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(SUITE.replace('"pixeldp",', '"pixeldp-scores",').replace("seed = 3", "seed = 3\nsequential = true")
+                    .replace("test-tiny-resnet20", "cifar10-demo-resnet20"))
+    with pytest.raises(ValueError, match="pixeldp-scores needs the softmax scores of a full sampling pass"):
+        load_suite(str(path))
+
+
+def test_models_may_name_their_own_certifiers(suite, tmp_path):
+    """A Lipschitz-margin model needs no sigma: a model's `certifiers` key replaces the suite's list."""
+    text = suite.text.replace("sigmas = [0.25, 0.5]", 'sigmas = [0.25]\ncertifiers = ["gaussian"]') + (
+        f'\n[[models]]\nname = "{suite.models[0]["name"]}-lmt"\ncheckpoint = "{tmp_path / "model.pth.tar"}"\n'
+        'dataset = "cifar10"\ncertifiers = ["lipschitz-margin"]\n')
+    path = tmp_path / "own.toml"
+    path.write_text(text)
+    frame = read_run(run_suite(load_suite(str(path)), tmp_path / "runs", device="cpu"))
+    by_model = frame.groupby("model").certifier.unique()
+    assert list(by_model[suite.models[0]["name"]]) == ["gaussian"]
+    assert list(by_model[suite.models[0]["name"] + "-lmt"]) == ["lipschitz-margin"]
+    assert len(frame) == 5 + 5
+    path.write_text(text.replace('certifiers = ["lipschitz-margin"]', 'certifiers = ["gaussian"]'))
+    with pytest.raises(ValueError, match="-lmt is empty or missing: its smoothing certifiers need"):
+        load_suite(str(path))

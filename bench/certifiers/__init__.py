@@ -1,8 +1,9 @@
 """Certifiers the suite runs side by side, behind a registry (one new module per certifier).
 
-A *smoothing* certifier turns the shared CERTIFY pass of an image (a smoothing.core.Certificate) into
-(prediction, radius), so every smoothing guarantee in a suite costs one sampling pass per image and sigma.
-A *deterministic* certifier looks at the base classifier and the clean image only (sigma does not apply).
+Each declares its kind. A *sampling* certifier turns the shared CERTIFY pass of an image (a
+smoothing.core.Certificate) into (prediction, radius), so every smoothing guarantee in a suite costs one
+sampling pass per image and sigma; `needs_scores` asks that pass for softmax score sums as well. A
+*deterministic* certifier looks at the base classifier and the clean image only (sigma does not apply).
 """
 from __future__ import annotations
 
@@ -16,14 +17,20 @@ from smoothing.core import Certificate
 from smoothing.registry import Registry
 
 
+SAMPLING, DETERMINISTIC = "sampling", "deterministic"
+
+
 class SmoothingCertifier(Protocol):
     name: str
+    kind: str  # SAMPLING
+    needs_scores: bool
 
     def __call__(self, certificate: Certificate) -> tuple[int, float]: ...
 
 
 class DeterministicCertifier(Protocol):
     name: str
+    kind: str  # DETERMINISTIC
 
     def prepare(self, model: nn.Module, input_shape: tuple[int, ...]) -> None: ...
 
@@ -38,8 +45,8 @@ def create_certifier(name: str) -> SmoothingCertifier | DeterministicCertifier:
     return CERTIFIERS.create(name)
 
 
-def is_smoothing(certifier: object) -> bool:
-    return not hasattr(certifier, "prepare")
+def is_smoothing(certifier: SmoothingCertifier | DeterministicCertifier) -> bool:
+    return certifier.kind == SAMPLING
 
 
 @dataclass
@@ -48,6 +55,8 @@ class GuaranteeCertifier:
 
     name: str
     guarantee: str
+    kind: str = SAMPLING
+    needs_scores: bool = False
 
     def __call__(self, certificate: Certificate) -> tuple[int, float]:
         from baselines import radii_from_certificate

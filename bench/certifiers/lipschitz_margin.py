@@ -4,12 +4,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.certifiers import register_certifier
+from bench.certifiers import DETERMINISTIC, register_certifier
 
 
 @register_certifier("lipschitz-margin")
 class LipschitzMargin:
     name = "lipschitz-margin"
+    kind = DETERMINISTIC
 
     def prepare(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
         from baselines.lipschitz import LipschitzCertifier
