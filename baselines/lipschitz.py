@@ -309,36 +309,19 @@ def observed_gradient_norms(model: nn.Module, images: torch.Tensor) -> list[floa
             for x in images]
 
 
-def main() -> None:
-    import argparse
-
-    import pandas as pd
-
-    from smoothing.checkpoints import load_checkpoint
-    from smoothing.datasets import create_dataset, dataset_info
-
-    parser = argparse.ArgumentParser(description="Lipschitz bound of a network against its observed local gradient norms")
-    parser.add_argument("checkpoint")
-    parser.add_argument("--arch")
-    parser.add_argument("--dataset", default="cifar10-embedded")
-    parser.add_argument("--images", type=int, default=20)
-    parser.add_argument("--out", help="append the row to this CSV file")
-    args = parser.parse_args()
-    model, _ = load_checkpoint(args.checkpoint, args.dataset, args.arch)
-    data = create_dataset(args.dataset)
-    certifier = LipschitzCertifier.for_model(model, dataset_info(args.dataset).input_shape)
-    images = torch.stack([data[i][0] for i in range(args.images)])
-    gradients = observed_gradient_norms(model, images)
-    _, radii = certifier.certify(images)
-    row = pd.DataFrame([dict(
-        checkpoint=args.checkpoint, arch=args.arch or "", images=args.images, bound=certifier.network.bound,
-        power_iteration_estimate=certifier.network.estimate, max_observed_gradient_norm=max(gradients),
-        median_pairwise_radius=radii.median().item(),
-    )])
-    print(row.T.to_string(header=False))
-    if args.out:
-        row.to_csv(args.out, mode="a", header=not __import__("os").path.exists(args.out), index=False)
-
-
-if __name__ == "__main__":
-    main()
+def lipschitz_report(certifier: LipschitzCertifier, images: torch.Tensor, labels: torch.Tensor,
+                     radii: list[float], gradient_images: int = 10) -> dict[str, float]:
+    """The bound against the power-iteration estimate and the largest observed local gradient norm (on the
+    first `gradient_images` images), and the certified accuracy (correct and radius >= r) at each r."""
+    predictions, certified = [], []
+    for batch in torch.split(images, 256):
+        p, r = certifier.certify(batch)
+        predictions.append(p)
+        certified.append(r)
+    predictions, certified = torch.cat(predictions), torch.cat(certified)
+    correct = predictions.cpu() == labels
+    gradients = observed_gradient_norms(certifier.model, images[:gradient_images])
+    return dict(images=len(images), bound=certifier.network.bound, power_iteration_estimate=certifier.network.estimate,
+                max_observed_gradient_norm=max(gradients), median_radius=certified.median().item(),
+                **{f"certified_accuracy_r={r:.4g}": (correct & (certified.cpu() >= r)).float().mean().item()
+                   for r in radii})

@@ -16,7 +16,7 @@ import torch
 from tabulate import tabulate
 from tqdm.auto import tqdm
 
-from baselines.lipschitz import LipschitzMarginLoss
+from baselines.lipschitz import LipschitzCertifier, LipschitzMarginLoss, lipschitz_report
 from smoothing.architectures import architecture_names, create_architecture
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import ABSTAIN, Smooth, check_sample_sizes
@@ -31,8 +31,9 @@ from bench.tables import (
     accuracy_frame, certified_accuracy, latex_table, log_label, markdown_table, radius_grid, read_certify_log,
     read_run, run_accuracy_frame,
 )
+from bench.audit import audit_lipschitz, audit_smoothing
 from bench.distributed import barrier_and_close, init_from_env
-from bench.leaderboard import published_rows, regenerate
+from bench.leaderboard import PAPER_ROWS_FILE, published_certify_rows, published_rows, regenerate
 from bench.plots import plot_bounds, plot_certified_accuracy
 from bench.runner import load_suite, run_suite, suite_names
 from bench.throughput import peak_memory, samples_per_second
@@ -115,7 +116,7 @@ def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
         for position, idx in progress:
             x, label = dataset[position]
             if args.seed is not None:
-                smoothed.sampler.manual_seed(image_seed(args.seed, idx))
+                smoothed.manual_seed(image_seed(args.seed, idx))
             started = time.perf_counter()
             prediction, *rest = evaluate(smoothed, x)
             seconds = time.perf_counter() - started
@@ -151,6 +152,7 @@ def train_command(args: argparse.Namespace) -> None:
     config = TrainConfig(
         noise_sd=args.noise_sd, epochs=args.epochs, batch=args.batch, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, lr_step_size=args.lr_step_size, gamma=args.gamma, workers=args.workers,
+        optimizer=args.optimizer,
     )
     train_set = create_dataset(args.dataset, "train", args.data_root)
     test_set = create_dataset(args.dataset, "test", args.data_root)
@@ -221,11 +223,63 @@ def throughput_command(args: argparse.Namespace) -> None:
         frame.to_csv(args.out, index=False)
 
 
+def lipschitz_command(args: argparse.Namespace) -> None:
+    info = dataset_info(args.dataset)
+    data = create_dataset(args.dataset, args.split, args.data_root)
+    positions = list(selected_positions(len(data), args.skip, args.max))
+    images = torch.stack([data[p][0] for p in positions])
+    labels = torch.tensor([data[p][1] for p in positions])
+    rows = []
+    for path in args.checkpoints:
+        model, checkpoint = load_checkpoint(path, args.dataset, args.arch)
+        certifier = LipschitzCertifier.for_model(model, info.input_shape)
+        rows.append(dict(checkpoint=str(path), arch=args.arch or checkpoint.get("arch", ""),
+                         lmt_c=checkpoint.get("lmt_c", ""), epoch=checkpoint.get("epoch", ""), dataset=args.dataset,
+                         **lipschitz_report(certifier, images, labels, args.radii)))
+    frame = pd.DataFrame(rows)
+    print(tabulate(frame.drop(columns=["dataset"]), headers="keys", tablefmt="github", showindex=False, floatfmt=".4g"))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.out, index=False)
+
+
+def audit_command(args: argparse.Namespace) -> None:
+    info = dataset_info(args.dataset)
+    data = create_dataset(args.dataset, args.split, args.data_root)
+    positions = list(selected_positions(len(data), args.skip, args.max))
+    indices = getattr(data, "indices", None)
+    official = [int(indices[p]) if indices is not None else p for p in positions]
+    model, _ = load_checkpoint(args.checkpoint, args.dataset, args.arch)
+    if args.method == "lipschitz-margin":
+        images = torch.stack([data[p][0] for p in positions])
+        labels = torch.tensor([data[p][1] for p in positions])
+        frame = audit_lipschitz(LipschitzCertifier.for_model(model, info.input_shape), images, labels, official,
+                                steps=args.steps, restarts=args.restarts, seed=args.seed)
+        inside = "fooled_within_radius"
+    else:
+        if args.sigma is None:
+            raise ValueError("audit gaussian needs --sigma, the noise level of the smoothed classifier")
+        smoothed = Smooth(model, info.num_classes, args.sigma, input_shape=info.input_shape)
+        frame = audit_smoothing(smoothed, [data[p][0] for p in positions], [data[p][1] for p in positions], official,
+                                args.N0, args.N, args.alpha, args.batch, args.predict_N, steps=args.steps,
+                                samples=args.samples, seed=args.seed)
+        inside = "changed_within_radius"
+    print(tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g"))
+    print(f"{len(frame)} certified images attacked; successes inside the certified radius: {int(frame[inside].sum())}")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.out, index=False)
+    if frame[inside].any():
+        raise ValueError(f"an attack succeeded inside a certified radius (rows with {inside} = True): a soundness bug")
+
+
 def leaderboard_command(args: argparse.Namespace) -> None:
     results = Path(args.results)
     if args.reference_logs:
-        (results / "reference").mkdir(parents=True, exist_ok=True)
-        published_rows(Path(args.reference_logs)).to_csv(results / "reference" / "cohen2019.csv", index=False)
+        certify_rows = published_certify_rows(Path(args.reference_logs))
+        (results / "reference" / PAPER_ROWS_FILE).parent.mkdir(parents=True, exist_ok=True)
+        certify_rows.to_csv(results / "reference" / PAPER_ROWS_FILE, index=False)
+        published_rows(certify_rows).to_csv(results / "reference" / "cohen2019.csv", index=False)
     for path in regenerate(results):
         print(path)
 
@@ -263,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr_step_size", type=int, default=30)
     train.add_argument("--gamma", type=float, default=0.1)
     train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="sgd (the reference) or adam")
     train.add_argument("--weight-decay", type=float, default=1e-4)
     train.add_argument("--workers", type=int, default=2)
     train.add_argument("--device", default="auto")
@@ -292,9 +347,46 @@ def build_parser() -> argparse.ArgumentParser:
     throughput.add_argument("--out", help="CSV file (e.g. results/throughput/samples_per_s_<device>.csv)")
     throughput.set_defaults(handler=throughput_command)
 
+    lipschitz = commands.add_parser(
+        "lipschitz", help="Lipschitz-margin certification of checkpoints: sound bound, estimate, certified accuracy")
+    lipschitz.add_argument("checkpoints", nargs="+")
+    lipschitz.add_argument("--arch", choices=architecture_names())
+    lipschitz.add_argument("--dataset", default="cifar10-embedded", choices=dataset_names())
+    lipschitz.add_argument("--split", choices=["train", "test"], default="test")
+    lipschitz.add_argument("--data-root")
+    lipschitz.add_argument("--skip", type=int, default=1)
+    lipschitz.add_argument("--max", type=int, default=-1)
+    lipschitz.add_argument("--radii", type=float, nargs="+", default=[0.0, 36 / 255, 0.25, 0.5],
+                           help="radii of the certified accuracy (default 0, 36/255, 0.25, 0.5)")
+    lipschitz.add_argument("--out", help="write the rows to this CSV file")
+    lipschitz.set_defaults(handler=lipschitz_command)
+
+    audit = commands.add_parser("audit", help="attack certified images inside their radius (soundness audit)")
+    audit.add_argument("method", choices=["lipschitz-margin", "gaussian"])
+    audit.add_argument("checkpoint")
+    audit.add_argument("--sigma", type=float, help="noise level (gaussian)")
+    audit.add_argument("--arch", choices=architecture_names())
+    audit.add_argument("--dataset", default="cifar10-embedded", choices=dataset_names())
+    audit.add_argument("--split", choices=["train", "test"], default="test")
+    audit.add_argument("--data-root")
+    audit.add_argument("--skip", type=int, default=1)
+    audit.add_argument("--max", type=int, default=-1)
+    audit.add_argument("--steps", type=int, default=100, help="PGD steps (gaussian: 20 is plenty)")
+    audit.add_argument("--restarts", type=int, default=10, help="random restarts (lipschitz-margin)")
+    audit.add_argument("--samples", type=int, default=16, help="noise draws per PGD step (gaussian)")
+    audit.add_argument("--N0", type=int, default=100)
+    audit.add_argument("--N", type=int, default=10_000, help="CERTIFY samples (gaussian)")
+    audit.add_argument("--predict-N", type=int, default=10_000, help="PREDICT samples on the attacked point")
+    audit.add_argument("--alpha", type=float, default=0.001)
+    audit.add_argument("--batch", type=int, default=1000)
+    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--out", help="write the rows to this CSV file")
+    audit.set_defaults(handler=audit_command)
+
     leaderboard = commands.add_parser("leaderboard", help="regenerate results/leaderboard.md, .csv and plots/ from all runs")
     leaderboard.add_argument("--results", default="results")
-    leaderboard.add_argument("--reference-logs", help="Cohen et al.'s released logs folder: (re)writes results/reference/cohen2019.csv")
+    leaderboard.add_argument("--reference-logs", help="Cohen et al.'s released logs folder: (re)writes results/reference/cohen2019.csv "
+                                  f"and the per-image rows {PAPER_ROWS_FILE}")
     leaderboard.set_defaults(handler=leaderboard_command)
 
     plot = commands.add_parser("plot", help="certified accuracy curves of suite runs, and the bounds comparison")

@@ -23,6 +23,12 @@ CHECKPOINT_NAME = "checkpoint.pth.tar"
 LOG_COLUMNS = ["epoch", "seconds", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
 
 
+OPTIMIZERS = {
+    "sgd": lambda parameters, c: torch.optim.SGD(parameters, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay),
+    "adam": lambda parameters, c: torch.optim.Adam(parameters, lr=c.lr, weight_decay=c.weight_decay),
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     noise_sd: float
@@ -34,8 +40,11 @@ class TrainConfig:
     lr_step_size: int = 30
     gamma: float = 0.1
     workers: int = 2
+    optimizer: str = "sgd"  # "sgd" (with momentum, the reference) or "adam" (momentum unused)
 
     def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if not (math.isfinite(self.noise_sd) and self.noise_sd >= 0):
             raise ValueError(f"--noise_sd must be a number >= 0 (0 trains a clean model), got {self.noise_sd}")
         for name in ("epochs", "batch", "lr_step_size"):
@@ -133,9 +142,7 @@ def train_with_noise(
     outdir.mkdir(parents=True, exist_ok=True)
     checkpoint_path, log_path = outdir / CHECKPOINT_NAME, outdir / "log.tsv"
     model.to(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_size, gamma=config.gamma)
     start_epoch = 0
     if resume and checkpoint_path.is_file():

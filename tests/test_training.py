@@ -60,6 +60,7 @@ def test_noise_reaches_the_model(tmp_path):
     ("noise_sd", float("inf"), "--noise_sd must be a number >= 0"),
     ("weight_decay", -1.0, "--weight-decay must be a number >= 0"),
     ("epochs", 0, "--epochs must be a positive integer"),
+    ("optimizer", "rmsprop", "--optimizer must be one of sgd, adam"),
 ])
 def test_bad_training_settings(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -88,3 +89,13 @@ def test_train_command_refuses_nan_lr(tmp_path, capsys):
     assert main(["train", "cifar10-embedded", "cifar_resnet20", str(tmp_path / "out"), "--lr", "nan"]) == 2
     assert "--lr must be a positive number, got nan" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_adam_trains_and_is_recorded(tmp_path):
+    config = TrainConfig(noise_sd=0.1, epochs=1, batch=16, lr=1e-3, optimizer="adam", workers=0)
+    model = create_architecture("cifar_resnet20", "cifar10")
+    before = [p.detach().clone() for p in model.parameters()]
+    train_with_noise(model, "cifar_resnet20", "cifar10", tiny_data(), tmp_path, config, device="cpu")
+    checkpoint = read_checkpoint(tmp_path / "checkpoint.pth.tar")
+    assert checkpoint["config"]["optimizer"] == "adam" and "exp_avg" in str(checkpoint["optimizer"]["state"][0].keys())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
