@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.leaderboard import published_rows, regenerate
+from bench.leaderboard import paper_comparison, published_certify_rows, published_rows, regenerate
 from bench.runner import run_suite
+from bench.tables import read_run
 from bench.throughput import summary_frame
 
 
@@ -29,7 +30,7 @@ def test_leaderboard_regenerates_deterministically(suite, tmp_path):
 
 
 def test_published_rows(shared):
-    rows = published_rows(shared / "reference/cohen2019").set_index("model")
+    rows = published_rows(published_certify_rows(shared / "reference/cohen2019")).set_index("model")
     row = rows.loc["cohen2019-cifar10-resnet110-noise0.25"]
     assert (row["source"], row["images"]) == ("published", 500)
     assert row["r=0.25"] == pytest.approx(0.600) and row["r=0.5"] == pytest.approx(0.428)
@@ -112,3 +113,26 @@ def test_repeated_and_torn_rows_are_counted_once(suite, tmp_path, capsys):
     assert "warning:" in capsys.readouterr().err
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert (board[board.source == "this suite"].images == 5).all()
+
+
+def test_paper_comparison_on_the_same_images(suite, tmp_path):
+    """Our Gaussian rows beside the paper's at the same sigma, both restricted to the shared indices."""
+    ours = read_run(run_suite(suite, tmp_path / "runs", device="cpu")).assign(run="tiny/cpu-fp32")
+    paper = pd.DataFrame([dict(dataset="cifar10", model="cohen2019-cifar10-resnet110-noise0.25", sigma="0.25", idx=i,
+                               label=0, predict=0, radius=0.3 * (i % 2), correct=1, seconds=15.0) for i in (0, 100, 200, 7)])
+    frame = paper_comparison(ours, paper)
+    assert set(frame.sigma) == {0.25} and list(frame.source) == ["this suite", "published"]
+    assert list(frame.images) == [3, 3]  # ours: 0, 100, 200, 300, 400; theirs: 0, 100, 200, 7
+    published = frame.set_index("source").loc["published"]
+    assert published["r=0"] == 1.0 and published["r=0.25"] == pytest.approx(0.0)
+    assert paper_comparison(ours, paper.assign(sigma="0.12")).empty
+    ours_row = frame.set_index("source").loc["this suite"]
+    chosen = ours[(ours.certifier == "gaussian") & (ours.sigma == "0.25") & ours.idx.isin([0, 100, 200])]
+    assert ours_row["r=0"] == pytest.approx((chosen.correct == 1).mean())
+
+
+def test_published_certify_rows_restrict_to_indices(shared):
+    rows = published_certify_rows(shared / "reference/cohen2019")
+    cifar = rows[(rows.dataset == "cifar10") & (rows.sigma == "0.25")]
+    assert len(cifar) == 500 and (cifar.idx % 20 == 0).all()
+    assert cifar[cifar.idx % 100 == 0].shape[0] == 100
