@@ -29,15 +29,16 @@ from smoothing.training import TrainConfig, resolve_device, train_with_noise
 from baselines.bounds import PAPER_P_A, PAPER_SIGMAS, bounds_frame, bounds_table
 from bench.tables import (
     accuracy_frame, certified_accuracy, latex_table, log_label, markdown_table, radius_grid, read_certify_log,
-    read_run, run_accuracy_frame,
+    run_accuracy_frame,
 )
 from bench.audit import audit_lipschitz, audit_smoothing
 from bench.distributed import barrier_and_close, init_from_env
-from bench.leaderboard import PAPER_ROWS_FILE, published_certify_rows, published_rows, regenerate
+from bench.leaderboard import PAPER_ROWS_FILE, published_certify_rows, regenerate
 from bench.plots import plot_bounds, plot_certified_accuracy
 from bench.runner import load_suite, run_suite, suite_names
 from bench.throughput import peak_memory, samples_per_second
-from bench.tsv import ResumableTSV, format_radius
+from bench.records import format_radius, read_run
+from bench.tsv import ResumableTSV
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
 PREDICT_COLUMNS = ["idx", "label", "predict", "correct", "time"]
@@ -110,7 +111,7 @@ def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
                 for p in selected_positions(len(dataset), args.skip, args.max)]
     samples = args.N + getattr(args, "N0", 0)
     with ResumableTSV(args.outfile, columns, settings, args.overwrite) as out:
-        todo = [(position, idx) for position, idx in selected if (str(idx),) not in out.done]
+        todo = [(position, idx) for position, idx in selected if idx not in out.done]
         progress = tqdm(todo, initial=len(selected) - len(todo), total=len(selected), unit="image",
                         desc=args.command, file=sys.stderr)
         for position, idx in progress:
@@ -279,7 +280,6 @@ def leaderboard_command(args: argparse.Namespace) -> None:
         certify_rows = published_certify_rows(Path(args.reference_logs))
         (results / "reference" / PAPER_ROWS_FILE).parent.mkdir(parents=True, exist_ok=True)
         certify_rows.to_csv(results / "reference" / PAPER_ROWS_FILE, index=False)
-        published_rows(certify_rows).to_csv(results / "reference" / "cohen2019.csv", index=False)
     for path in regenerate(results):
         print(path)
 
@@ -385,8 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     leaderboard = commands.add_parser("leaderboard", help="regenerate results/leaderboard.md, .csv and plots/ from all runs")
     leaderboard.add_argument("--results", default="results")
-    leaderboard.add_argument("--reference-logs", help="Cohen et al.'s released logs folder: (re)writes results/reference/cohen2019.csv "
-                                  f"and the per-image rows {PAPER_ROWS_FILE}")
+    leaderboard.add_argument("--reference-logs", help=f"Cohen et al.'s released logs folder: (re)writes their per-image rows, {PAPER_ROWS_FILE}")
     leaderboard.set_defaults(handler=leaderboard_command)
 
     plot = commands.add_parser("plot", help="certified accuracy curves of suite runs, and the bounds comparison")

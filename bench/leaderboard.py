@@ -1,10 +1,14 @@
 """Regenerate results/leaderboard.md, results/leaderboard.csv and results/plots/ from every run under
-results/runs/ (and the committed reference rows), deterministically: the same inputs give the same bytes.
+results/runs/ and the per-image rows of Cohen et al.'s released logs (results/reference/rows/),
+deterministically: the same inputs give the same bytes.
 
-One row per (dataset, model, certifier, sigma, run): clean accuracy (r = 0), certified accuracy at the
-standard radii, samples and seconds per image, and device; then sampling throughput per device, model and fast path from
-results/throughput/samples_per_s_*.csv. Certified accuracy is only defined for a given sigma, so sigma is part
-of the row; deterministic certifiers have none.
+One row per (dataset, model, certifier, sigma, run), ranked within its dataset by certified accuracy at
+the dataset's headline radius: the number of images and samples per image, certified accuracy at the
+dataset's reported radii (r = 0 is clean accuracy) with 95 % Clopper-Pearson intervals over the images,
+seconds per image with the device they were measured on. The published rows are computed from the logs
+by the same code, with run "published (Cohen et al. 2019)". The CSV holds the numbers; the Markdown is a
+view of it with each dataset's models and their provenance, the paper comparison on the same test images,
+and sampling throughput per device.
 """
 from __future__ import annotations
 
@@ -14,72 +18,67 @@ import pandas as pd
 from tabulate import tabulate
 
 from baselines.bounds import bounds_frame
+from bench.models import MODELS, create_model_spec
 from bench.plots import plot_bounds, plot_certified_accuracy, plot_throughput
-from bench.tables import certified_accuracy, dataset_family, read_run, reported_radii
+from bench.records import read_runs
+from bench.tables import certified_accuracy, read_certify_log
 from bench.throughput import fast_path_label, summary_frame
+from smoothing.datasets import dataset_info
+from smoothing.statistics import clopper_pearson_lower, clopper_pearson_upper
 
-KEY = ["dataset", "model", "certifier", "sigma", "run"]  # run: the run id, so two devices' runs stay two rows
-
-
-def run_id(path: Path) -> str:
-    """<suite>/<run-id> of a run file <suite>/<run-id>.tsv or <suite>/<run-id>.rank<r>-of-<K>.tsv."""
-    return f"{path.parent.name}/{path.name.removesuffix('.tsv').split('.rank')[0]}"
-
-
-def leaderboard_frame(runs: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
-    rows = []
-    for key, group in runs.groupby(KEY, sort=True):
-        radii = reported_radii(key[0])
-        accuracy = certified_accuracy(group, radii)
-        rows.append(dict(zip(KEY, key), source="this suite", images=len(group), clean_accuracy=accuracy[0],
-                         **{f"r={r:g}": a for r, a in zip(radii[1:], accuracy[1:])},
-                         samples_per_image=(pd.to_numeric(group["n0"]) + pd.to_numeric(group["n"])).mean(),
-                         seconds_per_image=group["seconds"].mean(), device=group["device"].iloc[0]))
-    frame = pd.DataFrame(rows)
-    if reference is not None:
-        frame = pd.concat([frame, reference], ignore_index=True)
-    radius_columns = sorted((c for c in frame.columns if c.startswith("r=")), key=lambda c: float(c[2:]))
-    columns = [*KEY, "source", "images", "clean_accuracy", *radius_columns, "samples_per_image", "seconds_per_image",
-               "device"]
-    frame = frame[columns].sort_values(["dataset", "source", "model", "run", "certifier", "sigma"], kind="stable")
-    return frame.reset_index(drop=True)
-
-
-PAPER_ROWS_FILE = "rows/cohen2019_certify.csv"  # under results/reference/, per image (not a leaderboard row file)
+KEY = ["dataset", "model", "certifier", "sigma", "run"]  # run: <suite>/<run-id>, so two devices' runs stay two rows
+PUBLISHED_RUN = "published (Cohen et al. 2019)"
+PUBLISHED_DEVICE = "the paper's GPU (as published)"
+PAPER_ROWS_FILE = "rows/cohen2019_certify.csv"  # under results/reference/: every row of the released logs
 PAPER_ROW_COLUMNS = ["dataset", "model", "sigma", "idx", "label", "predict", "radius", "correct", "seconds"]
-PAPER_CIFAR10_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # Cohen et al. (2019), Table/Figure radii
+PAPER_CIFAR10_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # the radii of Cohen et al. (2019), Table 1
+CONFIDENCE = 0.95
 COHEN2019_LOGS = {  # dataset: (model folder, sigmas) of the logs released with Cohen et al. (2019)
     "cifar10": ("resnet110", ["0.12", "0.25", "0.50", "1.00"]),
     "imagenet": ("resnet50", ["0.25", "0.50", "1.00"]),
 }
 
 
+def accuracy_interval(successes: int, images: int) -> tuple[float, float]:
+    """Two-sided Clopper-Pearson interval at CONFIDENCE for a fraction of `images`."""
+    tail = (1 - CONFIDENCE) / 2
+    return float(clopper_pearson_lower(successes, images, tail)), float(clopper_pearson_upper(successes, images, tail))
+
+
 def published_certify_rows(root: Path) -> pd.DataFrame:
     """Every row of Cohen et al.'s released certify logs (data/certify/<dataset>/<arch>/noise_s/test/sigma_s),
     one per image: dataset, model, sigma, idx, label, predict, radius, correct, seconds."""
-    from bench.tables import read_certify_log
-
     logs = []
     for dataset, (arch, sigmas) in COHEN2019_LOGS.items():
         for sigma in sigmas:
             log = read_certify_log(root / "data/certify" / dataset / arch / f"noise_{sigma}" / "test" / f"sigma_{sigma}")
-            logs.append(log.assign(dataset=dataset, model=f"cohen2019-{dataset}-{arch}-noise{sigma}",
-                                   sigma=str(float(sigma))))
+            logs.append(log.assign(dataset=dataset, model=f"cohen2019-{dataset}-{arch}-noise{sigma}", sigma=float(sigma)))
     return pd.concat(logs, ignore_index=True)[PAPER_ROW_COLUMNS]
 
 
-def published_rows(certify_rows: pd.DataFrame) -> pd.DataFrame:
-    """Leaderboard rows from the per-image rows of the released logs (published_certify_rows)."""
-    rows = []
-    for (dataset, model, sigma), log in certify_rows.groupby(["dataset", "model", "sigma"], sort=False):
-        radii = reported_radii(dataset)
-        accuracy = certified_accuracy(log, radii)
-        rows.append(dict(dataset=dataset, model=model, certifier="gaussian", sigma=sigma, run="published",
-                         source="published", images=len(log), clean_accuracy=accuracy[0],
-                         **{f"r={r:g}": a for r, a in zip(radii[1:], accuracy[1:])},
-                         samples_per_image=100_100, seconds_per_image=log["seconds"].mean(),
-                         device="as published (Cohen et al. 2019)"))
-    return pd.DataFrame(rows)
+def published_as_runs(paper: pd.DataFrame) -> pd.DataFrame:
+    """The released rows in the shape of our run rows (Gaussian smoothing, n0 = 100, n = 100,000)."""
+    return paper.assign(certifier="gaussian", run=PUBLISHED_RUN, n0=100, n=100_000, device=PUBLISHED_DEVICE)
+
+
+def leaderboard_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per KEY of run rows (ours and published alike), ranked per dataset by the headline radius."""
+    records = []
+    for key, group in rows.groupby(KEY, sort=True, dropna=False):
+        info = dataset_info(key[0])
+        images = len(group)
+        record = dict(zip(KEY, key), images=images, samples_per_image=float((group["n0"] + group["n"]).mean()))
+        for radius, accuracy in zip(info.reported_radii, certified_accuracy(group, info.reported_radii)):
+            low, high = accuracy_interval(round(accuracy * images), images)
+            record.update({f"r={radius:g}": accuracy, f"r={radius:g} low": low, f"r={radius:g} high": high})
+        record["headline"] = certified_accuracy(group, [info.headline_radius])[0]
+        record.update(seconds_per_image=group["seconds"].mean(), device=group["device"].iloc[0])
+        records.append(record)
+    frame = pd.DataFrame(records)
+    frame = frame.sort_values(["dataset", "headline", "r=0", "model", "certifier", "sigma", "run"],
+                              ascending=[True, False, False, True, True, True, True], kind="stable")
+    frame.insert(0, "rank", frame.groupby("dataset").cumcount() + 1)
+    return frame.reset_index(drop=True)
 
 
 def paper_comparison(runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -87,11 +86,10 @@ def paper_comparison(runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     images: per (run, model, dataset, sigma) of ours, both restricted to the test indices both certified.
     Certified accuracy at the paper's CIFAR-10 radii; tidy (one row per source)."""
     rows = []
-    ours = runs[(runs["certifier"] == "gaussian") & (runs["dataset"].map(dataset_family) == "cifar10")]
+    ours = runs[(runs["certifier"] == "gaussian") & (runs["dataset"].map(lambda d: dataset_info(d).family) == "cifar10")]
     paper = paper[paper["dataset"] == "cifar10"]
-    radii = PAPER_CIFAR10_RADII
     for (run, model, dataset, sigma), group in ours.groupby(["run", "model", "dataset", "sigma"], sort=True):
-        theirs = paper[paper["sigma"].astype(float) == float(sigma)]
+        theirs = paper[paper["sigma"] == sigma]
         shared = sorted(set(group["idx"]) & set(theirs["idx"]))
         if not shared:
             continue
@@ -99,54 +97,86 @@ def paper_comparison(runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
                                        ("published", f"{theirs['model'].iloc[0]} (Cohen et al. 2019)", theirs)):
             chosen = rows_of[rows_of["idx"].isin(shared)]
             rows.append(dict(sigma=float(sigma), source=source, model=label, images=len(chosen),
-                             **{f"r={r:g}": a for r, a in zip(radii, certified_accuracy(chosen, radii))}))
+                             **{f"r={r:g}": a for r, a in zip(PAPER_CIFAR10_RADII,
+                                                             certified_accuracy(chosen, PAPER_CIFAR10_RADII))}))
     return pd.DataFrame(rows)
 
 
-def reference_rows(path: Path) -> pd.DataFrame | None:
-    """Published rows (results/reference/*.csv), labelled as such."""
-    files = sorted(path.glob("*.csv"))
-    return pd.concat([pd.read_csv(f, dtype={"sigma": str}) for f in files], ignore_index=True) if files else None
+def _accuracy_cell(row: pd.Series, radius: str) -> str:
+    return f"{row[radius]:.2f} [{row[radius + ' low']:.2f}, {row[radius + ' high']:.2f}]"
+
+
+def markdown_view(frame: pd.DataFrame, dataset: str) -> str:
+    """The leaderboard of one dataset for reading: intervals beside each accuracy, counts with separators,
+    seconds with their device."""
+    info = dataset_info(dataset)
+    radii = [f"r={r:g}" for r in info.reported_radii]
+    view = pd.DataFrame({
+        "rank": frame["rank"], "model": frame["model"], "certifier": frame["certifier"],
+        "sigma": frame["sigma"].map(lambda s: "-" if pd.isna(s) else f"{s:g}"), "run": frame["run"],
+        "images": frame["images"].map(lambda n: f"{n:,}"),
+        "samples / image": frame["samples_per_image"].map(lambda n: "-" if pd.isna(n) else f"{n:,.0f}"),
+        **{("clean (r=0)" if r == "r=0" else r): frame.apply(_accuracy_cell, axis=1, radius=r) for r in radii},
+        "time / image": [f"{s:.3g} s on {d}" for s, d in zip(frame["seconds_per_image"], frame["device"])],
+    })
+    return tabulate(view, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
+
+
+def provenance(models: list[str]) -> pd.DataFrame:
+    """Architecture, training data and noise, recipe and source of each model, from the model registry."""
+    registered = set(MODELS.names())
+    rows = []
+    for name in models:
+        spec = create_model_spec(name) if name in registered else None
+        rows.append(dict(model=name, architecture=spec.architecture if spec else "(inline in its suite)",
+                         trained_on=spec.trained_on if spec else "", recipe=spec.recipe if spec else "",
+                         source=spec.source if spec else ""))
+    return pd.DataFrame(rows)
 
 
 def regenerate(results: Path = Path("results")) -> list[Path]:
-    run_files = sorted((results / "runs").glob("*/*.tsv"))
-    if not run_files:
-        raise FileNotFoundError(f"no runs under {results / 'runs'}; run `smoothbench run` first")
-    runs = pd.concat([read_run(f).assign(run=run_id(f)) for f in run_files], ignore_index=True)
-    frame = leaderboard_frame(runs, reference_rows(results / "reference"))
+    runs = read_runs(results / "runs")
+    paper_file = results / "reference" / PAPER_ROWS_FILE
+    paper = pd.read_csv(paper_file) if paper_file.is_file() else None
+    rows = runs if paper is None else pd.concat([runs, published_as_runs(paper)], ignore_index=True)
+    frame = leaderboard_frame(rows)
     written = [results / "leaderboard.csv", results / "leaderboard.md"]
     frame.to_csv(written[0], index=False, float_format="%.4f")
     sections = ["# smoothbench leaderboard", "",
-                "Generated by `smoothbench leaderboard` from `results/runs/` and `results/reference/`; do not edit.",
-                "Certified accuracy at radius r: fraction of images with a correct prediction certified at radius >= r.",
-                "Rows with source 'published' are computed from the logs Cohen et al. (2019) released, not run here."]
+                "Generated by `smoothbench leaderboard` from `results/runs/` and `results/reference/`; do not edit. "
+                "Certified accuracy at radius r: the fraction of images with a correct prediction certified at "
+                f"radius >= r (r = 0: clean accuracy), with its {CONFIDENCE:.0%} Clopper-Pearson interval over the "
+                "images in brackets. Each dataset is ranked by certified accuracy at its headline radius. Rows of run "
+                f"'{PUBLISHED_RUN}' are computed from the certify logs the paper's authors released, not run here."]
     for dataset, group in frame.groupby("dataset", sort=True):
-        table = group.drop(columns="dataset").dropna(axis=1, how="all").astype(object).fillna("")
-        sections += ["", f"## {dataset}", "",
-                     tabulate(table, headers="keys", tablefmt="github", showindex=False, floatfmt=".3f")]
-    throughput_files = sorted((results / "throughput").glob("samples_per_s_*.csv"))
-    throughput = pd.concat([pd.read_csv(f) for f in throughput_files], ignore_index=True) if throughput_files else None
-    if throughput is not None:
-        sections += ["", "## Sampling throughput", "",
-                     "Noisy samples per second on one image (`smoothbench throughput`, results/throughput/): the plain "
-                     "forward pass of the same net, fast path and batch is the ceiling; seconds per image are for "
-                     "n0 + n = 100,100 samples at our rate.", "",
-                     tabulate(summary_frame(throughput), headers="keys", tablefmt="github", showindex=False,
-                              floatfmt=",.3f")]
-    paper_rows_file = results / "reference" / PAPER_ROWS_FILE
-    if paper_rows_file.is_file():
-        comparison = paper_comparison(runs, pd.read_csv(paper_rows_file, dtype={"sigma": str}))
+        info = dataset_info(dataset)
+        sections += ["", f"## {dataset}", "", f"Ranked by certified accuracy at r = {info.headline_radius:g}.", "",
+                     markdown_view(group, dataset), "", "Models:", "",
+                     tabulate(provenance(sorted(group["model"].unique())), headers="keys", tablefmt="github",
+                              showindex=False)]
+    if paper is not None:
+        comparison = paper_comparison(runs, paper)
         if len(comparison):
             written.append(results / "paper_comparison.csv")
             comparison.to_csv(written[-1], index=False, float_format="%.4f")
             sections += ["", "## Beside the paper, on the same test images", "",
                          "Gaussian smoothing at each sigma: our rows and the rows of Cohen et al.'s released logs "
                          "(ResNet-110, exact pixels, n = 100,000) restricted to the test indices both certified "
-                         f"(`results/paper_comparison.csv`, from `{PAPER_ROWS_FILE}`).", ""]
+                         f"(`results/paper_comparison.csv`).", ""]
             for sigma, group in comparison.groupby("sigma", sort=True):
                 sections += [f"sigma = {sigma:g}", "", tabulate(group.drop(columns="sigma"), headers="keys",
                                                                 tablefmt="github", showindex=False, floatfmt=".3f"), ""]
+    throughput_files = sorted((results / "throughput").glob("samples_per_s_*.csv"))
+    throughput = pd.concat([pd.read_csv(f) for f in throughput_files], ignore_index=True) if throughput_files else None
+    if throughput is not None:
+        summary = summary_frame(throughput)
+        sections += ["", "## Sampling throughput", "",
+                     "Noisy samples per second on one image (`smoothbench throughput`, results/throughput/), per "
+                     "device: the plain forward pass of the same net, fast path and batch is the ceiling; seconds "
+                     "per image are for n0 + n = 100,100 samples at our rate.", ""]
+        for device, group in summary.groupby("device", sort=True):
+            sections += [f"{device}:", "", tabulate(group.drop(columns="device"), headers="keys", tablefmt="github",
+                                                    showindex=False, floatfmt=",.3f"), ""]
     written[1].write_text("\n".join(sections).rstrip("\n") + "\n")
     plots = results / "plots"
     written += plot_certified_accuracy(runs, plots) + plot_bounds(bounds_frame(), plots)

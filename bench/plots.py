@@ -1,7 +1,8 @@
-"""Plots (seaborn) as views of result frames; PNG and PDF, written without timestamps so that the same
-inputs give the same files."""
+"""Plots (matplotlib, seaborn's colour-blind palette) as views of result frames; PNG and PDF, written
+without timestamps so that the same inputs give the same files."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +16,8 @@ import seaborn as sns  # noqa: E402
 from bench.tables import certified_accuracy  # noqa: E402
 
 METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
+PALETTE = "colorblind"
+ENVELOPE = "envelope"
 
 
 def save(figure: plt.Figure, stem: Path) -> list[Path]:
@@ -29,49 +32,96 @@ def save(figure: plt.Figure, stem: Path) -> list[Path]:
 
 
 def certified_curves(runs: pd.DataFrame) -> pd.DataFrame:
-    """Tidy curves: certified accuracy at each radius of a fine grid, per (dataset, run, model, certifier,
-    sigma), plus the envelope over sigma (sigma = 'envelope'). Rows without a run column are one run."""
+    """Tidy curves: certified accuracy at each radius of a fine grid shared by a dataset's runs, per
+    (dataset, run, model, certifier, sigma); for each (dataset, run, certifier) also the envelope over the
+    models and sigmas (model = sigma = 'envelope'). Rows without a run column are one run. Deterministic
+    certifiers (no sigma) have sigma NaN."""
     runs = runs if "run" in runs.columns else runs.assign(run="run")
     rows = []
     for dataset, runs_of_dataset in runs.groupby("dataset"):
-        grid = np.linspace(0.0, max(1.0, float(runs_of_dataset["radius"].max()) * 1.05), 201)  # shared by all curves
-        for (run, model, certifier, sigma), group in runs_of_dataset.groupby(["run", "model", "certifier", "sigma"]):
-            rows += [dict(dataset=dataset, run=run, model=model, certifier=certifier, sigma=sigma or "-", radius=r,
-                          accuracy=accuracy) for r, accuracy in zip(grid, certified_accuracy(group, grid))]
+        grid = np.linspace(0.0, max(1.0, float(runs_of_dataset["radius"].max()) * 1.05), 401)
+        keys = ["run", "model", "certifier", "sigma"]
+        for (run, model, certifier, sigma), group in runs_of_dataset.groupby(keys, dropna=False):
+            rows += [dict(dataset=dataset, run=run, model=model, certifier=certifier, sigma=sigma, images=len(group),
+                          radius=r, accuracy=a) for r, a in zip(grid, certified_accuracy(group, grid))]
     curves = pd.DataFrame(rows)
-    envelope = (curves.groupby(["dataset", "run", "model", "certifier", "radius"], as_index=False)["accuracy"].max()
-                .assign(sigma="envelope"))
+    envelope = (curves.groupby(["dataset", "run", "certifier", "radius"], as_index=False)
+                .agg(accuracy=("accuracy", "max"), images=("images", "max"))
+                .assign(model=ENVELOPE, sigma=ENVELOPE))
     return pd.concat([curves, envelope], ignore_index=True)
 
 
+def _colours(certifiers: list[str]) -> dict[str, tuple]:
+    return dict(zip(certifiers, sns.color_palette(PALETTE, len(certifiers))))
+
+
+def _step(axis: plt.Axes, frame: pd.DataFrame, colours: dict[str, tuple]) -> None:
+    for certifier, curve in frame.groupby("certifier", sort=True):
+        axis.plot(curve["radius"], curve["accuracy"], drawstyle="steps-post", color=colours[certifier],
+                  label=certifier, linewidth=1.6)
+    axis.set_ylim(-0.02, 1.02)
+    axis.grid(alpha=0.3)
+
+
 def plot_certified_accuracy(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """One figure per run: a panel per (model, sigma) of the smoothing certifiers, a panel per model of the
+    deterministic ones, and the envelope of every certifier over models and sigmas in the last panel."""
     curves = certified_curves(runs)
     paths = []
-    for dataset, frame in curves.groupby("dataset"):
-        grid = sns.relplot(data=frame, x="radius", y="accuracy", hue="certifier", style="sigma", col="model",
-                           row="run" if frame["run"].nunique() > 1 else None, kind="line", height=3.6, aspect=1.3,
-                           facet_kws=dict(sharex=False))
-        grid.set_axis_labels("l2 radius r", "certified accuracy")
-        grid.figure.suptitle(f"Certified accuracy vs radius: {dataset}", y=1.03)
-        paths += save(grid.figure, out_dir / f"certified_accuracy_{dataset}")
+    for (dataset, run), frame in curves.groupby(["dataset", "run"], sort=True):
+        colours = _colours(sorted(frame["certifier"].unique()))
+        own = frame[frame["model"] != ENVELOPE]
+        panels = [(f"{model}, sigma = {sigma:g}" if not pd.isna(sigma) else f"{model} (no noise)", group)
+                  for (model, sigma), group in own.groupby(["model", "sigma"], sort=True, dropna=False)]
+        panels.append(("envelope over all models and sigmas", frame[frame["model"] == ENVELOPE]))
+        columns = min(3, len(panels))
+        rows = -(-len(panels) // columns)
+        figure, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.4 * rows), squeeze=False,
+                                    sharex=True, sharey=True)
+        for axis, (title, group) in zip(axes.flat, panels):
+            _step(axis, group, colours)
+            axis.set_title(title, fontsize=9)
+        for axis in axes.flat[len(panels):]:
+            axis.set_visible(False)
+        for axis in axes.flat[:len(panels)]:
+            axis.tick_params(labelbottom=True)
+            axis.set_xlabel("l2 radius r")
+        for axis in axes[:, 0]:
+            axis.set_ylabel("certified accuracy")
+        images = int(own["images"].max())
+        samples = sorted({int(n) for n in runs.loc[(runs["run"] == run) if "run" in runs else slice(None), "n"].dropna()})
+        n_text = f"n = {samples[-1]:,}" if samples else "deterministic certifiers only"
+        figure.suptitle(f"Certified accuracy on {dataset}: {images} test images, {n_text} ({run})", y=1.0)
+        handles, labels = axes.flat[len(panels) - 1].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.04), frameon=False)
+        figure.tight_layout()
+        paths += save(figure, out_dir / f"certified_accuracy_{re.sub(r'[^A-Za-z0-9._-]', '_', run)}")
     return paths
 
 
 def plot_bounds(bounds: pd.DataFrame, out_dir: Path) -> list[Path]:
-    grid = sns.relplot(data=bounds, x="p_a", y="radius", hue="guarantee", col="sigma", kind="line", marker="o",
-                       height=3.4, aspect=1.1)
-    grid.set_axis_labels("pA (pB = 1 - pA)", "certified radius")
-    grid.figure.suptitle("Certified radius of each smoothing guarantee", y=1.04)
-    return save(grid.figure, out_dir / "bounds")
+    """Radius / sigma of each guarantee against pA (pB = 1 - pA): one curve per guarantee, since every
+    guarantee's radius is proportional to sigma."""
+    scaled = bounds.assign(radius_over_sigma=bounds["radius"] / bounds["sigma"])
+    scaled = scaled[scaled["sigma"] == scaled["sigma"].min()]
+    figure, axis = plt.subplots(figsize=(5.5, 3.8))
+    colours = _colours(sorted(scaled["guarantee"].unique()))
+    for guarantee, curve in scaled.groupby("guarantee", sort=True):
+        axis.plot(curve["p_a"], curve["radius_over_sigma"], marker="o", color=colours[guarantee], label=guarantee)
+    axis.set_xlabel("pA (pB = 1 - pA)")
+    axis.set_ylabel("certified radius / sigma")
+    axis.set_title("Certified radius of each smoothing guarantee (any sigma)")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    return save(figure, out_dir / "bounds")
 
 
 def plot_throughput(throughput: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Noisy samples per second per model and fast path: the plain forward pass (ceiling) beside the samplers."""
-    several = throughput["device"].nunique() > 1
-    grid = sns.catplot(data=throughput, x="samples_per_s", y="arch", hue="method", col="fast_path",
-                       row="device" if several else None, sharex=not several, kind="bar",
-                       height=3.0, aspect=1.5)
+    """Noisy samples per second, one panel per (device, net), each on its own scale: the plain forward pass
+    (ceiling) beside the samplers for each fast path."""
+    grid = sns.catplot(data=throughput, x="samples_per_s", y="fast_path", hue="method", col="arch", row="device",
+                       kind="bar", height=3.0, aspect=1.6, sharex=False, palette=PALETTE)
     grid.set_axis_labels("noisy samples per second", "")
-    title = "several devices" if several else throughput["device"].iloc[0]
-    grid.figure.suptitle(f"Sampling throughput against the forward-pass ceiling: {title}", y=1.05)
+    grid.set_titles("{row_name}\n{col_name}", size=8)
+    grid.figure.suptitle("Sampling throughput against the forward-pass ceiling", y=1.1)
     return save(grid.figure, out_dir / "throughput")

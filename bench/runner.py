@@ -23,8 +23,8 @@ from bench.certifiers import SAMPLING, create_certifier, is_smoothing
 from bench.distributed import Shard
 from bench.models import ModelSpec, create_model_spec
 from bench.throughput import device_name
-from bench.tables import reported_radii
-from bench.tsv import ResumableTSV, format_radius
+from bench.records import RUN_COLUMNS, encode_row, key_of_fields, row_key, run_path
+from bench.tsv import ResumableTSV
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth, check_sample_sizes
 from smoothing.datasets import create_dataset, dataset_info, selected_positions
@@ -33,12 +33,6 @@ from smoothing.sampler import FastPath, image_seed
 from smoothing.sequential import certify_sequential
 from smoothing.statistics import check_alpha, check_sigma
 from smoothing.training import resolve_device
-
-RUN_COLUMNS = ["suite", "dataset", "model", "train_sigma", "certifier", "sigma", "idx", "label", "predict",
-               "radius", "correct", "n0", "n", "alpha", "seconds", "device", "precision", "channels_last", "compile",
-               "batch", "seed", "code_version"]
-RUN_KEY = ("model", "certifier", "sigma", "idx")
-
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -229,8 +223,8 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                   device=device_name(torch_device), precision=suite.precision, channels_last=int(suite.channels_last),
                   compile=int(suite.compile), seed=suite.seed, code_version=version)
     settings = {"suite_text": suite.text, "run_id": run_id, "checkpoint_sha256": checkpoints}
-    path = out_dir / f"{run_id}{shard.suffix()}.tsv"
-    with ResumableTSV(path, RUN_COLUMNS, settings, key_columns=RUN_KEY) as out:
+    path = run_path(results_dir, suite.name, run_id, shard.suffix())
+    with ResumableTSV(path, RUN_COLUMNS, settings, key=key_of_fields) as out:
         for model_entry, spec in zip(suite.models, specs):
             model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, torch_device)
             certifiers = [create_certifier(name) for name in suite.certifiers_of(model_entry)]
@@ -249,7 +243,7 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
             for sigma, position in progress:
                 idx = int(indices[position]) if indices is not None else position
                 row = dict(common, model=spec.name, train_sigma=spec.train_sigma, idx=idx, batch=batch)
-                pending = lambda name, s: (spec.name, name, str(s), str(idx)) not in out.done
+                pending = lambda name, s: row_key(spec.name, name, s, idx) not in out.done
                 todo = [c for c in smoothing if pending(c.name, sigma)] if sigma is not None else []
                 # A deterministic certifier's row belongs to the image's first unit (one owner per shard set).
                 first_unit = sigma == (sigmas or [None])[0]
@@ -262,7 +256,7 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                     smoothed[sigma].manual_seed(image_seed(suite.seed, idx))
                     if suite.sequential:
                         certificate = certify_sequential(smoothed[sigma], x, suite.n0, suite.n, suite.alpha, batch,
-                                                         radii=reported_radii(suite.dataset))
+                                                         radii=info.reported_radii)
                     else:
                         certificate = smoothed[sigma].certify_batch(
                             x[None], suite.n0, suite.n, suite.alpha, batch,
@@ -276,11 +270,11 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                     started = time.perf_counter()
                     prediction, radius = certifier(x.to(torch_device))
                     seconds = time.perf_counter() - started
-                    out.write(_row(dict(row, n0="", n="", alpha="", batch=""), certifier.name, "", prediction, radius, seconds))
+                    out.write(_row(dict(row, n0=None, n=None, alpha=None, batch=None), certifier.name, None, prediction,
+                                   radius, seconds))
     return path
 
 
-def _row(common: dict, certifier: str, sigma, prediction: int, radius: float, seconds: float) -> list:
-    values = dict(common, certifier=certifier, sigma=sigma, predict=prediction, radius=format_radius(radius, 6),
-                  correct=int(prediction == common["label"]), seconds=f"{seconds:.4f}")
-    return [values[c] for c in RUN_COLUMNS]
+def _row(common: dict, certifier: str, sigma: float | None, prediction: int, radius: float, seconds: float) -> list[str]:
+    return encode_row(dict(common, certifier=certifier, sigma=sigma, predict=prediction, radius=radius,
+                           correct=int(prediction == common["label"]), seconds=seconds))

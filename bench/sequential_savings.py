@@ -3,7 +3,7 @@
     python -m bench.sequential_savings --images 20 --n 10000 --out results/sequential/demo_sigma0.25_n10k.tsv
 
 Both certify at level alpha; the sequential run stops an image once its cell of the certified-accuracy
-table over the dataset's reported radii (bench.tables.reported_radii) is settled. Rows are written to the
+table over the dataset's reported radii (its DatasetInfo) is settled. Rows are written to the
 TSV as they finish; rerunning the same command after a kill continues after the last finished row.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.models import create_model_spec
-from bench.tables import certified_accuracy, reported_radii
+from bench.tables import certified_accuracy
 from bench.tsv import ResumableTSV
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth
@@ -36,18 +36,18 @@ def compare(model_name: str, dataset: str, sigma: float, images: int, skip: int,
     data, info = create_dataset(dataset), dataset_info(dataset)
     settings = dict(model=model_name, dataset=dataset, sigma=sigma, skip=skip, n0=n0, n=n, alpha=alpha,
                     batch=batch, stages=stages, checkpoint_sha256=checkpoint_sha256(spec.checkpoint))
-    with ResumableTSV(out, COLUMNS, settings, key_columns=("method", "idx")) as table:
+    with ResumableTSV(out, COLUMNS, settings, key=lambda fields: (fields[0], int(fields[1]))) as table:
         for position in range(0, images * skip, skip):
             x, label = data[position]
             for method in ("certify", "sequential"):
-                if (method, str(position)) in table.done:
+                if (method, position) in table.done:
                     continue
                 smoothed = Smooth(model, info.num_classes, sigma, seed=image_seed(0, position))
                 if method == "certify":
                     certificate = smoothed.certify_batch(x[None], n0, n, alpha, batch)[0]
                 else:
                     certificate = certify_sequential(smoothed, x, n0, n, alpha, batch,
-                                                     radii=reported_radii(dataset), stages=stages)
+                                                     radii=info.reported_radii, stages=stages)
                 table.write([method, position, label, certificate.prediction, certificate.radius,
                              int(certificate.prediction == label), n0 + certificate.n, certificate.seconds])
     frame = pd.read_csv(out, sep="\t")
@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     frame = compare(args.model, args.dataset, args.sigma, args.images, args.skip, args.n0, args.n, args.alpha,
                     args.batch, args.stages, args.out)
-    radii = reported_radii(args.dataset)
+    radii = dataset_info(args.dataset).reported_radii
     summary = [[method, group["samples"].sum(), group["seconds"].sum(), *certified_accuracy(group, radii)]
                for method, group in frame.groupby("method")]
     print(tabulate(summary, headers=["method", "samples", "seconds", *[f"r={r}" for r in radii]], floatfmt=".3f",

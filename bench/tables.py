@@ -7,16 +7,16 @@ radius is marked, as in the paper's published tables.
 from __future__ import annotations
 
 import csv
-import io
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
+
+from smoothing.datasets import dataset_info
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
 NUMERIC_COLUMNS = ["idx", "label", "predict", "radius", "correct"]
@@ -102,49 +102,8 @@ def log_label(path: str | os.PathLike) -> str:
     return f"sigma = {match.group(1).rstrip('.')}" if match else Path(path).name
 
 
-RUN_RADII = {"cifar10": (0.25, 0.5, 0.75, 1.0), "imagenet": (0.5, 1.0, 1.5, 2.0, 3.0)}
-
-
-def dataset_family(dataset: str) -> str:
-    """The key of RUN_RADII: "imagenet" for ImageNet datasets, else "cifar10"."""
-    return "imagenet" if dataset.startswith("imagenet") else "cifar10"
-
-
-def reported_radii(dataset: str) -> tuple[float, ...]:
-    """Radii of a run's certified-accuracy table: 0 (clean accuracy) and the family's standard radii."""
-    return (0.0, *RUN_RADII[dataset_family(dataset)])
-
-
-def read_run(path: str | os.PathLike) -> pd.DataFrame:
-    """The tidy rows of a suite run (bench.runner), with a clear error for a foreign file. A torn last row
-    (a run killed mid-write) and repeated rows (the same model, certifier, sigma and image twice) are
-    dropped with a warning that names the file and line, so nothing is counted twice."""
-    from bench.runner import RUN_COLUMNS, RUN_KEY
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not a suite run (not UTF-8 text: {error})") from error
-    if text and not text.endswith("\n"):
-        torn = text.count("\n") + 1
-        warnings.warn(f"{path}:{torn}: torn last row (the run was killed mid-write) is ignored; rerun the suite to finish it")
-        text = text[: text.rfind("\n") + 1]
-    frame = pd.read_csv(io.StringIO(text), sep="\t", dtype={c: str for c in ("sigma", "n0", "n", "alpha", "batch")},
-                        keep_default_na=False)
-    if list(frame.columns) != RUN_COLUMNS:
-        raise ValueError(f"{path}:1: not a suite run: columns {list(frame.columns)[:6]}..., expected {RUN_COLUMNS[:6]}...")
-    repeated = frame.duplicated(list(RUN_KEY), keep="first")
-    if repeated.any():
-        lines = ", ".join(str(i + 2) for i in frame.index[repeated][:5])
-        warnings.warn(f"{path}: lines {lines}{'...' if repeated.sum() > 5 else ''}: {int(repeated.sum())} rows repeat "
-                      "an earlier row's model, certifier, sigma and image; each is counted once")
-        frame = frame[~repeated].reset_index(drop=True)
-    return frame
-
-
 def run_accuracy_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Certified accuracy per (model, certifier, sigma) at the dataset family's standard radii."""
-    logs = {f"{model} {certifier}" + (f" sigma={sigma}" if sigma else ""): group
-            for (model, certifier, sigma), group in frame.groupby(["model", "certifier", "sigma"], sort=True)}
-    return accuracy_frame(logs, reported_radii(frame["dataset"].iloc[0]))
+    """Certified accuracy per (model, certifier, sigma) of a run at its dataset's reported radii."""
+    logs = {f"{model} {certifier}" + ("" if pd.isna(sigma) else f" sigma={sigma:g}"): group
+            for (model, certifier, sigma), group in frame.groupby(["model", "certifier", "sigma"], sort=True, dropna=False)}
+    return accuracy_frame(logs, dataset_info(frame["dataset"].iloc[0]).reported_radii)

@@ -1,4 +1,5 @@
-"""Result files: tab-separated, one row per input, flushed per row, and resumable.
+"""Result files: tab-separated (the csv module writes and reads them), one row per input, flushed per row,
+and resumable.
 
 Beside `out.tsv` a sidecar `out.tsv.settings.json` holds the settings that produced it; rerunning the
 same command keeps the finished rows and continues after them, while different settings are refused.
@@ -7,21 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
-
-
-def format_radius(radius: float, digits: int = 3) -> str:
-    """The radius to `digits` significant digits, rounded down, so a printed radius never exceeds the
-    certified one."""
-    if radius <= 0:
-        return "0.0"
-    quantum = 10.0 ** (math.floor(math.log10(radius)) - digits + 1)
-    return f"{math.floor(radius / quantum) * quantum:.{digits}}"
 
 
 class ResumableTSV:
@@ -34,14 +26,14 @@ class ResumableTSV:
 
     def __init__(
         self, path: str | os.PathLike, columns: list[str], settings: dict[str, Any], overwrite: bool = False,
-        key_columns: tuple[str, ...] = ("idx",),
+        key: Callable[[list[str]], Hashable] = lambda fields: int(fields[0]),
     ):
         self.path = Path(path)
         self.columns = columns
         self.settings = settings
-        self.key_positions = [columns.index(c) for c in key_columns]
+        self.key = key  # of a row from its written fields; the default: an integer first column (idx)
         self.settings_path = self.path.with_name(self.path.name + ".settings.json")
-        self.done: set[tuple[str, ...]] = set()  # the key columns of every finished row, as written
+        self.done: set[Hashable] = set()  # the key of every finished row
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder; give the path of a file to write")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +50,8 @@ class ResumableTSV:
             if self.path.exists() and not overwrite:
                 self._check_resumable(settings)
                 self.done = self._finished_rows()
-                self._file = open(self.path, "a")
+                self._file = open(self.path, "a", newline="")
+                self._writer = csv.writer(self._file, delimiter="\t", lineterminator="\n")
         except BaseException:
             self._lock.release()
             raise
@@ -75,7 +68,7 @@ class ResumableTSV:
                 f"{', '.join(changed) or 'all'} differ); pass --overwrite to start again, or choose another output file"
             )
 
-    def _finished_rows(self) -> set[tuple[str, ...]]:
+    def _finished_rows(self) -> set[Hashable]:
         """Keys of the complete rows; a torn last line (killed mid-write) is cut off."""
         text = self.path.read_text()
         lines = text.split("\n")
@@ -89,20 +82,20 @@ class ResumableTSV:
         for number, line in enumerate(csv.reader(complete, delimiter="\t"), start=2):
             if len(line) != len(self.columns):
                 raise ValueError(f"{self.path}:{number}: expected {len(self.columns)} columns, got {len(line)}")
-            done.add(tuple(line[i] for i in self.key_positions))
+            done.add(self.key(line))
         return done
 
-    def key(self, row: list[Any]) -> tuple[str, ...]:
-        return tuple(str(row[i]) for i in self.key_positions)
-
     def write(self, row: list[Any]) -> None:
+        """Append one row (its fields as text) and flush it."""
+        fields = [str(value) for value in row]
         if self._file is None:  # the first row: (re)start the file and its settings now
             self.settings_path.write_text(json.dumps(self.settings, indent=2, sort_keys=True) + "\n")
-            self._file = open(self.path, "w")
-            self._file.write("\t".join(self.columns) + "\n")
-        self._file.write("\t".join(map(str, row)) + "\n")
+            self._file = open(self.path, "w", newline="")
+            self._writer = csv.writer(self._file, delimiter="\t", lineterminator="\n")
+            self._writer.writerow(self.columns)
+        self._writer.writerow(fields)
         self._file.flush()
-        self.done.add(self.key(row))
+        self.done.add(self.key(fields))
 
     def close(self) -> None:
         if self._file is not None:

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.tsv import format_radius
+from bench.records import format_radius
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import save_checkpoint
 

@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 
 from bench.runner import load_suite, run_suite
-from bench.tables import read_run
+from bench.records import read_run
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import save_checkpoint
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from bench.cli import main
 from bench.runner import run_suite
-from bench.tables import read_run
+from bench.records import read_run
 from smoothing.architectures import create_architecture
 from smoothing.batch_size import (auto_batch_size, bytes_per_sample, fastest_power_of_two, forward_fits,
                                   largest_power_of_two)

@@ -4,9 +4,11 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.leaderboard import paper_comparison, published_certify_rows, published_rows, regenerate
+from bench.leaderboard import (
+    leaderboard_frame, paper_comparison, published_as_runs, published_certify_rows, regenerate,
+)
 from bench.runner import run_suite
-from bench.tables import read_run
+from bench.records import read_run
 from bench.throughput import summary_frame
 
 
@@ -21,7 +23,7 @@ def test_leaderboard_regenerates_deterministically(suite, tmp_path):
     first = regenerate(tmp_path)
     names = {p.name for p in first}
     assert {"leaderboard.md", "leaderboard.csv", "bounds.png", "bounds.pdf", "throughput.png"} <= names
-    assert "certified_accuracy_cifar10-embedded.png" in names
+    assert "certified_accuracy_tiny_cpu-fp32.png".replace("tiny", suite.name) in names
     second = regenerate(tmp_path)
     assert digest(first) == digest(second)  # same inputs, same bytes (no timestamps)
     text = (tmp_path / "leaderboard.md").read_text()
@@ -30,9 +32,9 @@ def test_leaderboard_regenerates_deterministically(suite, tmp_path):
 
 
 def test_published_rows(shared):
-    rows = published_rows(published_certify_rows(shared / "reference/cohen2019")).set_index("model")
+    rows = leaderboard_frame(published_as_runs(published_certify_rows(shared / "reference/cohen2019"))).set_index("model")
     row = rows.loc["cohen2019-cifar10-resnet110-noise0.25"]
-    assert (row["source"], row["images"]) == ("published", 500)
+    assert (row["run"], row["images"]) == ("published (Cohen et al. 2019)", 500)
     assert row["r=0.25"] == pytest.approx(0.600) and row["r=0.5"] == pytest.approx(0.428)
     assert rows.loc["cohen2019-imagenet-resnet50-noise0.25", "images"] == 427
     assert 100 < rows.loc["cohen2019-imagenet-resnet50-noise1.00", "seconds_per_image"] < 200
@@ -85,7 +87,7 @@ def test_two_runs_of_one_suite_stay_two_rows(suite, tmp_path):
     """A CPU and a GPU run of the same suite are two leaderboard rows each over its own images, not one
     row over both."""
     from bench.leaderboard import leaderboard_frame
-    from bench.tables import read_run
+    from bench.records import read_run
 
     one = read_run(run_suite(suite, tmp_path / "runs", device="cpu"))
     both = pd.concat([one.assign(run="cpu-fp32"), one.assign(run="cuda-bf16")], ignore_index=True)
@@ -97,7 +99,7 @@ def test_two_runs_of_one_suite_stay_two_rows(suite, tmp_path):
 def test_repeated_and_torn_rows_are_counted_once(suite, tmp_path, capsys):
     """A run file with every row written twice (two writers) and a torn last row used to count 20 images
     as 40 and read the torn row silently."""
-    from bench.tables import read_run
+    from bench.records import read_run
 
     path = run_suite(suite, tmp_path / "runs", device="cpu")
     clean = read_run(path)
@@ -112,27 +114,48 @@ def test_repeated_and_torn_rows_are_counted_once(suite, tmp_path, capsys):
     assert main(["leaderboard", "--results", str(tmp_path)]) == 0
     assert "warning:" in capsys.readouterr().err
     board = pd.read_csv(tmp_path / "leaderboard.csv")
-    assert (board[board.source == "this suite"].images == 5).all()
+    assert (board.images == 5).all()
 
 
 def test_paper_comparison_on_the_same_images(suite, tmp_path):
     """Our Gaussian rows beside the paper's at the same sigma, both restricted to the shared indices."""
     ours = read_run(run_suite(suite, tmp_path / "runs", device="cpu")).assign(run="tiny/cpu-fp32")
-    paper = pd.DataFrame([dict(dataset="cifar10", model="cohen2019-cifar10-resnet110-noise0.25", sigma="0.25", idx=i,
+    paper = pd.DataFrame([dict(dataset="cifar10", model="cohen2019-cifar10-resnet110-noise0.25", sigma=0.25, idx=i,
                                label=0, predict=0, radius=0.3 * (i % 2), correct=1, seconds=15.0) for i in (0, 100, 200, 7)])
     frame = paper_comparison(ours, paper)
     assert set(frame.sigma) == {0.25} and list(frame.source) == ["this suite", "published"]
     assert list(frame.images) == [3, 3]  # ours: 0, 100, 200, 300, 400; theirs: 0, 100, 200, 7
     published = frame.set_index("source").loc["published"]
     assert published["r=0"] == 1.0 and published["r=0.25"] == pytest.approx(0.0)
-    assert paper_comparison(ours, paper.assign(sigma="0.12")).empty
+    assert paper_comparison(ours, paper.assign(sigma=0.12)).empty
     ours_row = frame.set_index("source").loc["this suite"]
-    chosen = ours[(ours.certifier == "gaussian") & (ours.sigma == "0.25") & ours.idx.isin([0, 100, 200])]
+    chosen = ours[(ours.certifier == "gaussian") & (ours.sigma == 0.25) & ours.idx.isin([0, 100, 200])]
     assert ours_row["r=0"] == pytest.approx((chosen.correct == 1).mean())
 
 
 def test_published_certify_rows_restrict_to_indices(shared):
     rows = published_certify_rows(shared / "reference/cohen2019")
-    cifar = rows[(rows.dataset == "cifar10") & (rows.sigma == "0.25")]
+    cifar = rows[(rows.dataset == "cifar10") & (rows.sigma == 0.25)]
     assert len(cifar) == 500 and (cifar.idx % 20 == 0).all()
     assert cifar[cifar.idx % 100 == 0].shape[0] == 100
+
+
+def test_leaderboard_is_ranked_with_intervals(suite, tmp_path):
+    """Per dataset, ranked by certified accuracy at the headline radius; every accuracy carries its 95 %
+    Clopper-Pearson interval; published rows are marked once (their run); seconds come with a device."""
+    from scipy.stats import beta
+
+    run_suite(suite, tmp_path / "runs", device="cpu")
+    regenerate(tmp_path)
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert "source" not in board.columns
+    for _, group in board.groupby("dataset"):
+        assert list(group["rank"]) == list(range(1, len(group) + 1))
+        assert list(group["headline"]) == sorted(group["headline"], reverse=True)
+    row = board.iloc[0]
+    k, n = round(row["r=0.25"] * row["images"]), row["images"]
+    low = beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
+    assert row["r=0.25 low"] == pytest.approx(low, abs=1e-4) and row["r=0.25 low"] <= row["r=0.25"] <= row["r=0.25 high"]
+    text = (tmp_path / "leaderboard.md").read_text()
+    assert "Ranked by certified accuracy at r = 0.5" in text and " s on cpu" in text and "110.000" not in text
+    assert f"{row['r=0']:.2f} [" in text

@@ -16,6 +16,10 @@ class ModelSpec:
     arch: str | None = None  # None: the checkpoint names it
     train_sigma: float = 0.0
     method: str = "gaussian_noise"
+    architecture: str = ""  # provenance, shown beside results: the network in words,
+    trained_on: str = ""  # its training data and noise,
+    recipe: str = ""  # the command or script that made the checkpoint,
+    source: str = ""  # and who made it
 
 
 MODELS: Registry[ModelSpec] = Registry("model", "bench.models")

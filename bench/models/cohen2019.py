@@ -4,11 +4,17 @@ from functools import partial
 
 from bench.models import ModelSpec, models_root, register_model
 
+ARCHITECTURES = {"resnet110": "ResNet-110 (CIFAR)", "resnet50": "ResNet-50 (torchvision)"}
+TRAINING_SETS = {"cifar10": "CIFAR-10 training set, exact pixels", "imagenet": "ImageNet (ILSVRC-2012) training set"}
+
 
 def _released(dataset: str, arch: str, sigma: str) -> ModelSpec:
     return ModelSpec(f"cohen2019-{dataset}-{arch}-noise{sigma}", dataset,
                      models_root() / dataset / arch / f"noise_{sigma}" / "checkpoint.pth.tar",
-                     train_sigma=float(sigma))
+                     train_sigma=float(sigma), architecture=ARCHITECTURES[arch],
+                     trained_on=f"{TRAINING_SETS[dataset]}, Gaussian noise sigma {sigma}",
+                     recipe="locuslab/smoothing code/train.py (90 epochs, SGD lr 0.1)",
+                     source="Cohen, Rosenfeld & Kolter (ICML 2019), released models")
 
 
 for _sigma in ("0.12", "0.25", "0.50", "1.00"):
