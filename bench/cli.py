@@ -6,6 +6,7 @@ output file, --batch --skip --max --N0 --N --alpha) and write its TSV columns, o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import warnings
@@ -35,7 +36,7 @@ from bench.audit import audit_lipschitz, audit_smoothing
 from bench.distributed import barrier_and_close, init_from_env
 from bench.leaderboard import PAPER_ROWS_FILE, published_certify_rows, regenerate
 from bench.plots import plot_bounds, plot_certified_accuracy
-from bench.runner import load_suite, run_suite, suite_names
+from bench.runner import OVERRIDABLE, Suite, load_suite, run_suite, suite_names
 from bench.throughput import peak_memory, samples_per_second
 from bench.records import format_radius, read_run
 from bench.tsv import ResumableTSV
@@ -195,9 +196,29 @@ def bounds_command(args: argparse.Namespace) -> None:
     print(tabulate(bounds_table(frame), headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
 
 
+def add_suite_overrides(parser: argparse.ArgumentParser) -> None:
+    """One flag per overridable Suite key, typed from the Suite's own field annotations."""
+    kinds = {"int": dict(type=int), "float": dict(type=float), "str": dict(type=str),
+             "bool": dict(action=argparse.BooleanOptionalAction), "int | str": dict(type=batch_size_argument),
+             "list[str]": dict(nargs="+")}
+    for suite_field in dataclasses.fields(Suite):
+        if suite_field.name in OVERRIDABLE:
+            parser.add_argument(f"--{suite_field.name.replace('_', '-')}", dest=f"override_{suite_field.name}",
+                                default=None, metavar=suite_field.name.upper(),
+                                help=f"replace the suite's {suite_field.name}",
+                                **kinds[suite_field.type])
+
+
 def run_command(args: argparse.Namespace) -> None:
     shard, device = init_from_env(resolve_device(args.device))
-    path = run_suite(load_suite(args.suite), Path(args.results) / "runs", args.run_id, args.data_root, device, shard)
+    overrides = {key: getattr(args, f"override_{key}") for key in OVERRIDABLE
+                 if getattr(args, f"override_{key}") is not None}
+    suite = load_suite(args.suite)
+    try:
+        suite = suite.with_overrides(overrides)
+    except ValueError as error:
+        raise ValueError(f"{args.suite} with {', '.join(f'--{k} {v}' for k, v in overrides.items())}: {error}") from error
+    path = run_suite(suite, Path(args.results) / "runs", args.run_id, args.data_root, device, shard)
     barrier_and_close()  # every shard has finished its rows
     if shard.rank != 0:
         return
@@ -328,9 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("suite", nargs="?", default="quick", help=f"suite name ({', '.join(suite_names())}) or TOML file")
     run.add_argument("--results", default="results",
                      help="results folder: rows go to RESULTS/runs/<suite>/<run-id>.tsv, the leaderboard to RESULTS/")
-    run.add_argument("--run-id", help="default: <device type>-<precision>")
+    run.add_argument("--run-id", help="default: <device type>-<precision>[-<key><value> per other override]")
     run.add_argument("--data-root")
     run.add_argument("--device", default="auto")
+    add_suite_overrides(run)
     run.set_defaults(handler=run_command)
 
     throughput = commands.add_parser("throughput", help="noisy samples/s: plain forward (ceiling), our sampler, reference-style loop")

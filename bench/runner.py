@@ -34,6 +34,8 @@ from smoothing.sequential import certify_sequential
 from smoothing.statistics import check_alpha, check_sigma
 from smoothing.training import resolve_device
 
+OVERRIDABLE = ("dataset", "split", "skip", "max", "certifiers", "n0", "n", "alpha", "batch", "precision",
+               "channels_last", "compile", "sequential", "seed")  # the Suite keys a command line may replace
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -71,7 +73,8 @@ class Suite:
     compile: bool = False
     sequential: bool = False  # stop an image early once its table cell is settled (smoothing.sequential)
     seed: int = 0
-    text: str = field(default="", repr=False)
+    text: str = field(default="", repr=False)  # the TOML file as written
+    overrides: dict = field(default_factory=dict, repr=False)  # keys replaced on the command line (with_overrides)
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
@@ -131,6 +134,22 @@ class Suite:
     def fast_path(self) -> FastPath:
         return FastPath(self.precision, self.channels_last, self.compile)
 
+    def with_overrides(self, overrides: dict) -> "Suite":
+        """The suite with some keys replaced (e.g. from `smoothbench run SUITE --n 1000`), validated again;
+        the overrides are recorded in the run's settings and manifest and name its default run id."""
+        unknown = sorted(set(overrides) - set(OVERRIDABLE))
+        if unknown:
+            raise ValueError(f"cannot override {', '.join(unknown)}; overridable keys: {', '.join(OVERRIDABLE)}")
+        return dataclasses.replace(self, **overrides, overrides={**self.overrides, **overrides})
+
+    def default_run_id(self, device: torch.device) -> str:
+        """<device type>-<precision>, then -<key><value> for every other override: different settings never
+        share a run file."""
+        parts = [device.type, self.precision] + [
+            f"{key}{'-'.join(map(str, value)) if isinstance(value, list) else value}"
+            for key, value in sorted(self.overrides.items()) if key != "precision"]
+        return re.sub(r"[^A-Za-z0-9._-]", "_", "-".join(parts))
+
 
 def suite_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
@@ -153,10 +172,10 @@ def load_suite(name_or_path: str) -> Suite:
         fields = tomllib.loads(text)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ValueError(f"{path}: not a valid suite TOML file ({error})") from error
-    known = {f.name for f in dataclasses.fields(Suite)} - {"text"}
+    known = {f.name for f in dataclasses.fields(Suite)} - {"text", "overrides"}
     unknown = sorted(set(fields) - known)
-    missing = sorted(f.name for f in dataclasses.fields(Suite)
-                     if f.default is dataclasses.MISSING and f.name not in fields)
+    missing = sorted(f.name for f in dataclasses.fields(Suite) if f.name not in fields
+                     and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
     if unknown or missing:
         raise ValueError(f"{path}: not a valid suite: " + "; ".join(
             ([f"unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})"] if unknown else [])
@@ -196,7 +215,7 @@ def manifest(suite: Suite, device: torch.device, version: str) -> dict:
     return dict(
         suite=suite.name, suite_text=suite.text, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         python=platform.python_version(), platform=platform.platform(), torch=torch.__version__,
-        cuda=torch.version.cuda, device=device_name(device), code_version=version,
+        cuda=torch.version.cuda, device=device_name(device), code_version=version, overrides=suite.overrides,
     )
 
 
@@ -204,7 +223,7 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
               data_root: str | None = None, device: str | torch.device = "auto", shard: Shard = Shard()) -> Path:
     """Run (or resume) `suite`, or this process's shard of it; returns the path of its TSV."""
     torch_device = resolve_device(device) if isinstance(device, str) else device
-    run_id = check_name("run id", run_id or f"{torch_device.type}-{suite.precision}")
+    run_id = check_name("run id", run_id or suite.default_run_id(torch_device))
     specs = [model_spec(entry) for entry in suite.models]
     # The weights' fingerprints: a checkpoint replaced at the same path never resumes into these rows.
     checkpoints = {spec.name: checkpoint_sha256(spec.checkpoint) for spec in specs}
@@ -223,6 +242,8 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                   device=device_name(torch_device), precision=suite.precision, channels_last=int(suite.channels_last),
                   compile=int(suite.compile), seed=suite.seed, code_version=version)
     settings = {"suite_text": suite.text, "run_id": run_id, "checkpoint_sha256": checkpoints}
+    if suite.overrides:
+        settings["overrides"] = suite.overrides
     path = run_path(results_dir, suite.name, run_id, shard.suffix())
     with ResumableTSV(path, RUN_COLUMNS, settings, key=key_of_fields) as out:
         for model_entry, spec in zip(suite.models, specs):

@@ -97,3 +97,22 @@ def test_models_may_name_their_own_certifiers(suite, tmp_path):
     path.write_text(text.replace('certifiers = ["lipschitz-margin"]', 'certifiers = ["gaussian"]'))
     with pytest.raises(ValueError, match="-lmt is empty or missing: its smoothing certifiers need"):
         load_suite(str(path))
+
+
+def test_command_line_overrides_any_key(suite, tmp_path, capsys):
+    """`smoothbench run SUITE --n 80 --precision bf16 --no-compile` replaces those keys, validates them,
+    names the run after them and records them in the settings and the manifest."""
+    import json
+
+    assert main(["run", str(tmp_path / "tiny.toml"), "--results", str(tmp_path), "--device", "cpu", "--n", "80",
+                 "--precision", "bf16", "--certifiers", "gaussian", "--no-compile"]) == 0
+    path = tmp_path / "runs" / suite.name / "cpu-bf16-certifiersgaussian-compileFalse-n80.tsv"
+    frame = read_run(path)
+    assert set(frame.n) == {80} and set(frame.precision) == {"bf16"} and set(frame.certifier) == {"gaussian"}
+    manifest = json.loads(path.with_name(path.name.replace(".tsv", ".manifest.json")).read_text())
+    assert manifest["overrides"] == {"n": 80, "precision": "bf16", "certifiers": ["gaussian"], "compile": False}
+    assert json.loads(Path(str(path) + ".settings.json").read_text())["overrides"]["n"] == 80
+    capsys.readouterr()
+    assert main(["run", str(tmp_path / "tiny.toml"), "--results", str(tmp_path), "--n0", "500"]) == 2
+    err = capsys.readouterr().err
+    assert "with --n0 500: n0 must lie in [1, n]" in err and len(err.strip().splitlines()) == 1
