@@ -36,8 +36,9 @@ from bench.audit import audit_lipschitz, audit_smoothing
 from bench.distributed import barrier_and_close, init_from_env
 from bench.leaderboard import PAPER_ROWS_FILE, published_certify_rows, regenerate
 from bench.plots import plot_bounds, plot_certified_accuracy
+from bench.sequential_savings import compare, savings_summary
 from bench.runner import OVERRIDABLE, Suite, load_suite, run_suite, suite_names
-from bench.throughput import peak_memory, samples_per_second
+from bench.throughput import peak_memory, samples_per_second, time_certification
 from bench.records import format_radius, read_run
 from bench.tsv import ResumableTSV
 
@@ -231,18 +232,33 @@ def run_command(args: argparse.Namespace) -> None:
 
 
 def throughput_command(args: argparse.Namespace) -> None:
+    fast_paths = [FastPath(precision, args.channels_last, compile) for precision in args.precision
+                  for compile in ([False, True] if args.compile else [False])]
     if args.memory:
         frame = pd.concat([peak_memory(arch, args.dataset, args.memory, args.batch, args.device) for arch in args.arch],
                           ignore_index=True)
+    elif args.certify_images:
+        frame = pd.concat([time_certification(arch, args.dataset, fast_path, args.n0, args.n, args.batch,
+                                              args.certify_images, device=args.device, reference_core=args.reference_core)
+                           for arch in args.arch for fast_path in fast_paths], ignore_index=True)
+        summary = frame.groupby(["arch", "fast_path", "method"], sort=False)["seconds"].mean().unstack("method")
+        for method in summary.columns.drop("ours"):
+            summary[f"{method} / ours"] = summary[method] / summary["ours"]
+        print(tabulate(summary.reset_index(), headers="keys", tablefmt="github", showindex=False, floatfmt=",.3f"))
     else:
-        fast_paths = [FastPath(precision, args.channels_last, compile) for precision in args.precision
-                      for compile in ([False, True] if args.compile else [False])]
         frame = pd.concat([samples_per_second(arch, args.dataset, fast_path, args.batch, args.n, args.device)
                            for arch in args.arch for fast_path in fast_paths], ignore_index=True)
     print(tabulate(frame.drop(columns=["torch"], errors="ignore"), headers="keys", tablefmt="github", showindex=False, floatfmt=",.3f"))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(args.out, index=False)
+
+
+def sequential_savings_command(args: argparse.Namespace) -> None:
+    frame = compare(args.model, args.dataset, args.sigma, args.images, args.skip, args.n0, args.n, args.alpha,
+                    args.batch, args.stages, Path(args.out))
+    print(tabulate(savings_summary(frame, args.dataset), headers="keys", tablefmt="github", showindex=False,
+                   floatfmt=".3f"))
 
 
 def lipschitz_command(args: argparse.Namespace) -> None:
@@ -366,8 +382,29 @@ def build_parser() -> argparse.ArgumentParser:
     throughput.add_argument("--device", default="auto")
     throughput.add_argument("--memory", type=int, nargs="+", metavar="N",
                             help="measure peak memory for these sample counts instead of speed")
+    throughput.add_argument("--certify-images", type=int, metavar="K",
+                            help="time CERTIFY (n0 + n samples) on K images per method instead of samples/s")
+    throughput.add_argument("--n0", type=int, default=100, help="selection samples of --certify-images")
+    throughput.add_argument("--reference-core", metavar="PATH",
+                            help="with --certify-images: also time the reference implementation's certify, from "
+                                 "this copy of locuslab/smoothing's code/core.py (needs CUDA)")
     throughput.add_argument("--out", help="CSV file (e.g. results/throughput/samples_per_s_<device>.csv)")
     throughput.set_defaults(handler=throughput_command)
+
+    savings = commands.add_parser("sequential-savings",
+                                  help="samples sequential CERTIFY saves against CERTIFY, same model, images and seeds")
+    savings.add_argument("--model", default="cifar10-demo-resnet20", help="a registered model")
+    savings.add_argument("--dataset", default="cifar10-embedded", choices=dataset_names())
+    savings.add_argument("--sigma", type=float, default=0.25)
+    savings.add_argument("--images", type=int, default=20)
+    savings.add_argument("--skip", type=int, default=25)
+    savings.add_argument("--n0", type=int, default=100)
+    savings.add_argument("--n", type=int, default=10_000)
+    savings.add_argument("--alpha", type=float, default=0.001)
+    savings.add_argument("--batch", type=int, default=500)
+    savings.add_argument("--stages", type=int, default=6)
+    savings.add_argument("--out", required=True, help="TSV file of per-image rows (resumed if it exists)")
+    savings.set_defaults(handler=sequential_savings_command)
 
     lipschitz = commands.add_parser(
         "lipschitz", help="Lipschitz-margin certification of checkpoints: sound bound, estimate, certified accuracy")

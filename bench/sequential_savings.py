@@ -1,6 +1,6 @@
 """Samples saved by sequential CERTIFY (smoothing.sequential) against CERTIFY, same model, images and seeds.
 
-    python -m bench.sequential_savings --images 20 --n 10000 --out results/sequential/demo_sigma0.25_n10k.tsv
+    smoothbench sequential-savings --images 20 --n 10000 --out results/sequential/demo_sigma0.25_n10k.tsv
 
 Both certify at level alpha; the sequential run stops an image once its cell of the certified-accuracy
 table over the dataset's reported radii (its DatasetInfo) is settled. Rows are written to the
@@ -8,11 +8,9 @@ TSV as they finish; rerunning the same command after a kill continues after the 
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
-from tabulate import tabulate
 
 from bench.models import create_model_spec
 from bench.tables import certified_accuracy
@@ -54,28 +52,9 @@ def compare(model_name: str, dataset: str, sigma: float, images: int, skip: int,
     return frame[frame["idx"] < images * skip]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="cifar10-demo-resnet20")
-    parser.add_argument("--dataset", default="cifar10-embedded")
-    parser.add_argument("--sigma", type=float, default=0.25)
-    parser.add_argument("--images", type=int, default=20)
-    parser.add_argument("--skip", type=int, default=25)
-    parser.add_argument("--n0", type=int, default=100)
-    parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--alpha", type=float, default=0.001)
-    parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--stages", type=int, default=6)
-    parser.add_argument("--out", type=Path, required=True, help="TSV file of per-image rows (resumed if it exists)")
-    args = parser.parse_args()
-    frame = compare(args.model, args.dataset, args.sigma, args.images, args.skip, args.n0, args.n, args.alpha,
-                    args.batch, args.stages, args.out)
-    radii = dataset_info(args.dataset).reported_radii
-    summary = [[method, group["samples"].sum(), group["seconds"].sum(), *certified_accuracy(group, radii)]
-               for method, group in frame.groupby("method")]
-    print(tabulate(summary, headers=["method", "samples", "seconds", *[f"r={r}" for r in radii]], floatfmt=".3f",
-                   tablefmt="github"))
-
-
-if __name__ == "__main__":
-    main()
+def savings_summary(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Samples, seconds and certified accuracy at the dataset's reported radii, per method."""
+    radii = dataset_info(dataset).reported_radii
+    return pd.DataFrame([dict(method=method, samples=group["samples"].sum(), seconds=group["seconds"].sum(),
+                              **{f"r={r:g}": a for r, a in zip(radii, certified_accuracy(group, radii))})
+                         for method, group in frame.groupby("method")])

@@ -1,28 +1,26 @@
-"""Certification time per image: our sampler against a reference-style loop, measured in one run.
+"""Throughput of the sampler against the forward-pass ceiling, the reference-style loop and the real
+reference implementation (`smoothbench throughput`).
 
 The reference-style loop is the sampling loop of Cohen et al.'s released code: per batch it repeats the
 image, draws noise with randn_like, and copies the predictions to the host for numpy counting (one host
-sync per batch).
-
-    python -m bench.throughput --arch cifar_resnet110 --n 10000 --batch 400 --images 2
+sync per batch). The real reference (their code/core.py) is loaded from a user's copy (bench.reference_core).
 """
 from __future__ import annotations
 
-import argparse
 import math
 import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from bench.reference_core import load_reference_core
 from smoothing.architectures import create_architecture
 from smoothing.core import Smooth
-from smoothing.datasets import create_dataset, dataset_info
+from smoothing.datasets import dataset_info
 from smoothing.sampler import FastPath
 from smoothing.training import resolve_device
 
@@ -63,28 +61,36 @@ def device_name(device: torch.device) -> str:
 
 
 def time_certification(
-    arch: str, dataset: str, n0: int, n: int, batch: int, images: int, sigma: float = 0.25, device: str = "auto",
+    arch: str, dataset: str, fast_path: FastPath, n0: int, n: int, batch: int, images: int, sigma: float = 0.25,
+    device: str = "auto", reference_core: str | None = None,
 ) -> pd.DataFrame:
-    """Seconds per certified image (n0 + n samples) with our Smooth and with the reference-style loop,
-    alternating image by image on the same model and inputs. Random weights: timing only."""
+    """Seconds per certified image (n0 + n samples): our Smooth with `fast_path`, the reference-style loop
+    and, given the path of the reference's code/core.py, its own certify, taking turns image by image on
+    the same model and inputs. Random weights: timing only."""
     torch_device = resolve_device(device)
     info = dataset_info(dataset)
     model = create_architecture(arch, dataset).to(torch_device).eval()
-    data = create_dataset("cifar10-embedded") if dataset == "cifar10" else None
-    inputs = [data[i][0] if data else torch.rand(info.input_shape) for i in range(images)]
-    smoothed = Smooth(model, info.num_classes, sigma)
+    generator = torch.Generator().manual_seed(0)
+    inputs = [torch.rand(info.input_shape, generator=generator).to(torch_device) for _ in range(images)]
+    ours = Smooth(model, info.num_classes, sigma, fast_path=fast_path)
+    methods = {
+        "ours": lambda x: ours.certify(x, n0, n, 0.001, batch),
+        "reference-style": lambda x: [reference_style_counts(model, x, num, sigma, batch, info.num_classes)
+                                      for num in (n0, n)],
+    }
+    if reference_core is not None:
+        if torch_device.type != "cuda":
+            raise ValueError("the reference's core.py draws its noise on CUDA (randn_like(..., device='cuda')): time "
+                             "it with --device cuda on a GPU")
+        reference = load_reference_core(reference_core).Smooth(model, info.num_classes, sigma)
+        methods["reference (locuslab core.py)"] = lambda x: reference.certify(x, n0, n, 0.001, batch)
+    methods["ours"](inputs[0])  # warm-up: kernels, allocator, compilation
     rows = []
     for i, x in enumerate(inputs):
-        x = x.to(torch_device)
-        methods = {
-            "ours": lambda: smoothed.certify(x, n0, n, 0.001, batch),
-            "reference-style": lambda: [reference_style_counts(model, x, num, sigma, batch, info.num_classes)
-                                        for num in (n0, n)],
-        }
         for method, run in methods.items():
-            rows.append(dict(arch=arch, method=method, image=i, n0=n0, n=n, batch=batch,
-                             seconds=timed(run, torch_device), device=device_name(torch_device),
-                             torch=torch.__version__))
+            seconds = timed(lambda: run(x), torch_device)
+            rows.append(dict(arch=arch, fast_path=fast_path.label(), method=method, image=i, n0=n0, n=n, batch=batch,
+                             seconds=seconds, device=device_name(torch_device), torch=torch.__version__))
     return pd.DataFrame(rows)
 
 
@@ -189,27 +195,3 @@ def peak_memory(arch: str, dataset: str, ns: list[int], batch: int, device: str 
         rows.append(dict(arch=arch, n=num, batch=batch, peak_bytes=peak, device=device_name(torch_device),
                          measure="cuda max_memory_allocated" if torch_device.type == "cuda" else "growth of VmHWM"))
     return pd.DataFrame(rows)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="cifar_resnet110")
-    parser.add_argument("--dataset", default="cifar10")
-    parser.add_argument("--n0", type=int, default=100)
-    parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--batch", type=int, default=400)
-    parser.add_argument("--images", type=int, default=2)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", type=Path, help="CSV file for the per-image rows")
-    args = parser.parse_args()
-    frame = time_certification(args.arch, args.dataset, args.n0, args.n, args.batch, args.images, device=args.device)
-    summary = frame.groupby("method")["seconds"].agg(["mean", "min", "max", "count"])
-    print(summary.to_string(float_format="%.2f"))
-    print(f"speed-up (reference-style / ours, mean): {summary.loc['reference-style', 'mean'] / summary.loc['ours', 'mean']:.3f}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.out, index=False)
-
-
-if __name__ == "__main__":
-    main()
