@@ -93,3 +93,14 @@ def test_memory_does_not_grow_with_n():
     counts = sampler.counts(x, 200_000, 500)
     assert counts.sum() == 200_000
     assert _peak_rss_since_reset() - baseline < 50 * 2**20
+
+
+@pytest.mark.parametrize("shape,independent", [((3, 32, 32), True), ((3, 4, 4), True), ((1, 2, 5), False)])
+def test_noise_stream_and_batch_size(shape, independent):
+    """The README's condition: the CPU noise stream is the same whatever the batch when each batch holds a
+    multiple of 16 noise values (CIFAR-10 images: 3,072), and may differ otherwise."""
+    def draw(batches):
+        generator = torch.Generator().manual_seed(0)
+        return torch.cat([torch.empty((rows, *shape)).normal_(generator=generator) for rows in batches])
+
+    assert torch.equal(draw([8]), draw([3, 5])) == independent

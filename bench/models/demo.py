@@ -1,14 +1,15 @@
 """The shipped demo model (README, 'Architectures and checkpoints')."""
+from importlib import resources
 from pathlib import Path
 
 from bench.models import ModelSpec, register_model
 
-REPO = Path(__file__).resolve().parents[2]
+CHECKPOINTS = Path(str(resources.files("smoothbench_checkpoints")))
 
 
 @register_model("cifar10-demo-resnet20")
 def cifar10_demo() -> ModelSpec:
-    return ModelSpec("cifar10-demo-resnet20", "cifar10", REPO / "results/checkpoints/cifar10-demo/checkpoint.pth.tar",
+    return ModelSpec("cifar10-demo-resnet20", "cifar10", CHECKPOINTS / "cifar10-demo" / "checkpoint.pth.tar",
                      train_sigma=0.25, architecture="ResNet-20 (Idelbayev, option A)",
                      trained_on="CIFAR-10 test images 1000-9999 as JPEG, Gaussian noise sigma 0.25; started from "
                                 "Idelbayev's clean ResNet-20",
