@@ -1,4 +1,5 @@
-"""The bounds comparison as data: radius per (guarantee, sigma, pA), pB = 1 - pA, and its ratio to Cohen's."""
+"""The bounds comparison as data: radius per (guarantee, sigma, pA), pB = 1 - pA, and its ratio to the tight
+Gaussian one (Cohen et al.)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -12,23 +13,23 @@ PAPER_P_A = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
 
 
 def bounds_frame(sigmas: Sequence[float] = PAPER_SIGMAS, p_as: Sequence[float] = PAPER_P_A) -> pd.DataFrame:
-    """Tidy frame: guarantee, sigma, p_a, p_b, radius, ratio_to_cohen."""
+    """Tidy frame: guarantee, sigma, p_a, p_b, radius, ratio_to_gaussian."""
     rows = []
     for sigma in sigmas:
-        cohen = certified_radius("cohen", sigma, p_as)
+        tight = certified_radius("gaussian", sigma, p_as)
         for name in guarantee_names():
             radius = certified_radius(name, sigma, p_as)
-            for p_a, r, c in zip(p_as, radius, cohen):
+            for p_a, r, c in zip(p_as, radius, tight):
                 rows.append(dict(guarantee=name, sigma=sigma, p_a=p_a, p_b=1 - p_a, radius=float(r),
-                                 ratio_to_cohen=float(r / c) if c > 0 else float("nan")))
+                                 ratio_to_gaussian=float(r / c) if c > 0 else float("nan")))
     return pd.DataFrame(rows)
 
 
 def bounds_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Wide view: one row per (sigma, pA), each guarantee's radius and its ratio to Cohen's."""
+    """Wide view: one row per (sigma, pA), each guarantee's radius and its ratio to the Gaussian one."""
     wide = frame.pivot_table(index=["sigma", "p_a"], columns="guarantee", values="radius")
-    cohen = wide["cohen"].where(wide["cohen"] > 0)  # no ratio where nothing is certified (pA <= 1/2)
-    for name in wide.columns.drop("cohen"):
-        wide[f"{name} / cohen"] = wide[name] / cohen
+    gaussian = wide["gaussian"].where(wide["gaussian"] > 0)  # no ratio where nothing is certified (pA <= 1/2)
+    for name in wide.columns.drop("gaussian"):
+        wide[f"{name} / gaussian"] = wide[name] / gaussian
     return wide.reset_index()
 

@@ -62,6 +62,6 @@ def li_renyi_per_order(sigma: float, p_a: np.ndarray, p_b: np.ndarray, orders: n
     return np.where(valid[..., None], radius, 0.0)
 
 
-@register_guarantee("li_renyi")
+@register_guarantee("li-renyi")
 def li_renyi(sigma, p_a, p_b):
     return li_renyi_per_order(sigma, p_a, p_b).max(axis=-1)

@@ -64,5 +64,5 @@ def certify_from_score_sums(score_sums: np.ndarray, n: int, alpha: float, sigma:
 def certify_with_scores(smoothed: Smooth, xs: torch.Tensor, n: int, alpha: float, batch_size: int) -> list[tuple[int, float]]:
     """certify_from_score_sums for each image of xs (B, C, H, W), from n fresh noisy samples each."""
     check_alpha(alpha)
-    sums = smoothed.sampler.tally(xs, n, batch_size, scores=True)[1]
+    sums = smoothed.score_sums(xs, n, batch_size)
     return [certify_from_score_sums(image_sums, n, alpha, smoothed.sigma) for image_sums in sums]

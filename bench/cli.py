@@ -15,35 +15,31 @@ from pathlib import Path
 import pandas as pd
 import torch
 from tabulate import tabulate
-from tqdm.auto import tqdm
-
-from baselines.lipschitz import LipschitzCertifier, LipschitzMarginLoss, lipschitz_report
-from smoothing.architectures import architecture_names, create_architecture
-from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
-from smoothing.core import ABSTAIN, Smooth, check_sample_sizes
-from smoothing.datasets import create_dataset, dataset_info, dataset_names, selected_positions
-from smoothing.batch_size import auto_batch_size, cache_path
-from smoothing.sampler import PRECISIONS, FastPath, image_seed
-from smoothing.statistics import check_alpha, check_sigma
-from smoothing.training import TrainConfig, resolve_device, train_with_noise
 
 from baselines.bounds import PAPER_P_A, PAPER_SIGMAS, bounds_frame, bounds_table
-from bench.tables import (
-    accuracy_frame, certified_accuracy, latex_table, log_label, markdown_table, radius_grid, read_certify_log,
-    run_accuracy_frame,
-)
+from baselines.lipschitz import LipschitzCertifier, LipschitzMarginLoss, lipschitz_report
 from bench.audit import audit_lipschitz, audit_smoothing
 from bench.distributed import barrier_and_close, init_from_env
 from bench.leaderboard import PAPER_ROWS_FILE, published_certify_rows, regenerate
 from bench.plots import plot_bounds, plot_certified_accuracy
+from bench.records import CERTIFY_COLUMNS, PREDICT_COLUMNS, format_radius, read_run
+from bench.runner import OVERRIDABLE, Suite, load_suite, pending_units, run_suite, selected_images, suite_names
 from bench.sequential_savings import compare, savings_summary
-from bench.runner import OVERRIDABLE, Suite, load_suite, run_suite, suite_names
+from bench.tables import (
+    accuracy_frame, certified_accuracy, latex_table, log_label, markdown_table, radius_grid, read_certify_log,
+    run_accuracy_frame,
+)
 from bench.throughput import peak_memory, samples_per_second, time_certification
-from bench.records import format_radius, read_run
 from bench.tsv import ResumableTSV
+from smoothing.architectures import architecture_names, create_architecture
+from smoothing.batch_size import auto_batch_size, cache_path
+from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
+from smoothing.core import ABSTAIN, Smooth, check_sample_sizes
+from smoothing.datasets import create_dataset, dataset_info, dataset_names, selected_positions
+from smoothing.sampler import PRECISIONS, FastPath, image_seed
+from smoothing.statistics import check_alpha, check_sigma
+from smoothing.training import TrainConfig, resolve_device, train_with_noise
 
-CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
-PREDICT_COLUMNS = ["idx", "label", "predict", "correct", "time"]
 
 
 def batch_size_argument(text: str) -> int | str:
@@ -108,15 +104,9 @@ def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
     settings = {k: v for k, v in vars(args).items() if k not in ("device", "overwrite", "handler", "debug")}
     settings["checkpoint_sha256"] = checkpoint_sha256(args.base_classifier)  # a replaced checkpoint never resumes
     smoothed, dataset = _smoothed_classifier(args)
-    indices = getattr(dataset, "indices", None)  # official indices, where the dataset is a subset
-    selected = [(p, int(indices[p]) if indices is not None else p)
-                for p in selected_positions(len(dataset), args.skip, args.max)]
-    samples = args.N + getattr(args, "N0", 0)
+    images = selected_images(dataset, args.skip, args.max)
     with ResumableTSV(args.outfile, columns, settings, args.overwrite) as out:
-        todo = [(position, idx) for position, idx in selected if idx not in out.done]
-        progress = tqdm(todo, initial=len(selected) - len(todo), total=len(selected), unit="image",
-                        desc=args.command, file=sys.stderr)
-        for position, idx in progress:
+        for (position, idx), _ in pending_units(images, out, lambda image: [image[1]], args.command):
             x, label = dataset[position]
             if args.seed is not None:
                 smoothed.manual_seed(image_seed(args.seed, idx))
@@ -124,7 +114,6 @@ def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
             prediction, *rest = evaluate(smoothed, x)
             seconds = time.perf_counter() - started
             out.write([idx, label, prediction, *rest, int(prediction == label), f"{seconds:.4f}"])
-            progress.set_postfix(samples_per_s=f"{samples / seconds:,.0f}", last=prediction)
 
 
 SUMMARY_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -264,7 +253,7 @@ def sequential_savings_command(args: argparse.Namespace) -> None:
 def lipschitz_command(args: argparse.Namespace) -> None:
     info = dataset_info(args.dataset)
     data = create_dataset(args.dataset, args.split, args.data_root)
-    positions = list(selected_positions(len(data), args.skip, args.max))
+    positions = [position for position, _ in selected_images(data, args.skip, args.max)]
     images = torch.stack([data[p][0] for p in positions])
     labels = torch.tensor([data[p][1] for p in positions])
     rows = []
@@ -284,9 +273,7 @@ def lipschitz_command(args: argparse.Namespace) -> None:
 def audit_command(args: argparse.Namespace) -> None:
     info = dataset_info(args.dataset)
     data = create_dataset(args.dataset, args.split, args.data_root)
-    positions = list(selected_positions(len(data), args.skip, args.max))
-    indices = getattr(data, "indices", None)
-    official = [int(indices[p]) if indices is not None else p for p in positions]
+    positions, official = zip(*selected_images(data, args.skip, args.max))
     model, _ = load_checkpoint(args.checkpoint, args.dataset, args.arch)
     if args.method == "lipschitz-margin":
         images = torch.stack([data[p][0] for p in positions])

@@ -1,5 +1,5 @@
-"""The run file of a suite, defined once: where it lives, its columns and key, how a row is written and
-how the file is read back.
+"""The result files, defined once: the reference's certify and predict logs (their columns), and the run
+file of a suite: where it lives, its columns and key, how a row is written and how the file is read back.
 
 `<results>/runs/<suite>/<run-id>.tsv` (or `<run-id>.rank<r>-of-<K>.tsv`, one per torchrun rank): tab-
 separated with a header, one row per (model, certifier, sigma, image), written and read with the csv
@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]  # the reference's certify log
+PREDICT_COLUMNS = ["idx", "label", "predict", "correct", "time"]  # the reference's predict log
 RUN_COLUMNS = ["suite", "dataset", "model", "train_sigma", "certifier", "sigma", "idx", "label", "predict",
                "radius", "correct", "n0", "n", "alpha", "seconds", "device", "precision", "channels_last", "compile",
                "batch", "seed", "code_version"]

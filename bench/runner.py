@@ -10,13 +10,17 @@ import json
 import platform
 import re
 import subprocess
+import sys
 import time
 import tomllib
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import torch
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from bench.certifiers import SAMPLING, create_certifier, is_smoothing
@@ -34,6 +38,7 @@ from smoothing.sequential import certify_sequential
 from smoothing.statistics import check_alpha, check_sigma
 from smoothing.training import resolve_device
 
+U = TypeVar("U")
 OVERRIDABLE = ("dataset", "split", "skip", "max", "certifiers", "n0", "n", "alpha", "batch", "precision",
                "channels_last", "compile", "sequential", "seed")  # the Suite keys a command line may replace
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -219,6 +224,26 @@ def manifest(suite: Suite, device: torch.device, version: str) -> dict:
     )
 
 
+def selected_images(data: Dataset, skip: int, maximum: int) -> list[tuple[int, int]]:
+    """(position in the dataset, official index) of every image a run selects (the reference's skip/max)."""
+    indices = getattr(data, "indices", None)  # official indices, where the dataset is a subset
+    return [(p, int(indices[p]) if indices is not None else p) for p in selected_positions(len(data), skip, maximum)]
+
+
+def pending_units(units: Sequence[U], out: ResumableTSV, keys: Callable[[U], list[Hashable]], description: str
+                  ) -> Iterator[tuple[U, list[Hashable]]]:
+    """The resumable per-image loop of every command (certify, predict, run, sequential-savings): each unit
+    of work with the keys of its rows not yet in `out`, skipping finished units, under a progress bar that
+    counts them as done."""
+    progress = tqdm(total=len(units), desc=description, unit="image", file=sys.stderr)
+    with progress:
+        for unit in units:
+            todo = [key for key in keys(unit) if key not in out.done]
+            if todo:
+                yield unit, todo
+            progress.update()
+
+
 def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: str | None = None,
               data_root: str | None = None, device: str | torch.device = "auto", shard: Shard = Shard()) -> Path:
     """Run (or resume) `suite`, or this process's shard of it; returns the path of its TSV."""
@@ -235,8 +260,7 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
         manifest_path.write_text(json.dumps(manifest(suite, torch_device, version), indent=2) + "\n")
     data = create_dataset(suite.dataset, suite.split, data_root)
     info = dataset_info(suite.dataset)
-    indices = getattr(data, "indices", None)
-    positions = selected_positions(len(data), suite.skip, suite.max)
+    images = selected_images(data, suite.skip, suite.max)
     fast_path = suite.fast_path()
     common = dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha,
                   device=device_name(torch_device), precision=suite.precision, channels_last=int(suite.channels_last),
@@ -257,20 +281,22 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
             sigmas = model_entry.get("sigmas", []) if smoothing else []
             smoothed = {sigma: Smooth(model, info.num_classes, sigma, fast_path=fast_path, input_shape=info.input_shape)
                         for sigma in sigmas}
-            # One unit per (image, sigma), or per image for a model with deterministic certifiers only.
-            units = [(sigma, p) for i, (p, sigma) in enumerate(
-                (p, sigma) for p in positions for sigma in (sigmas or [None])) if shard.owns(i)]
-            progress = tqdm(units, desc=f"{suite.name}: {spec.name}", unit="image")
-            for sigma, position in progress:
-                idx = int(indices[position]) if indices is not None else position
+            # One unit per (image, sigma), or per image for a model with deterministic certifiers only; a
+            # deterministic certifier's row belongs to the image's first unit (one owner per shard set).
+            units = [(position, idx, sigma) for i, ((position, idx), sigma) in enumerate(
+                (image, sigma) for image in images for sigma in (sigmas or [None])) if shard.owns(i)]
+
+            def keys(unit: tuple[int, int, float | None]) -> list[Hashable]:
+                _, idx, sigma = unit
+                first = sigma == (sigmas or [None])[0]
+                return ([row_key(spec.name, c.name, sigma, idx) for c in smoothing if sigma is not None]
+                        + [row_key(spec.name, c.name, None, idx) for c in deterministic if first])
+
+            for (position, idx, sigma), todo_keys in pending_units(units, out, keys, f"{suite.name}: {spec.name}"):
+                names = {key[1] for key in todo_keys}
+                todo = [c for c in smoothing if c.name in names and sigma is not None]
+                todo_deterministic = [c for c in deterministic if c.name in names]
                 row = dict(common, model=spec.name, train_sigma=spec.train_sigma, idx=idx, batch=batch)
-                pending = lambda name, s: row_key(spec.name, name, s, idx) not in out.done
-                todo = [c for c in smoothing if pending(c.name, sigma)] if sigma is not None else []
-                # A deterministic certifier's row belongs to the image's first unit (one owner per shard set).
-                first_unit = sigma == (sigmas or [None])[0]
-                todo_deterministic = [c for c in deterministic if first_unit and pending(c.name, "")]
-                if not todo and not todo_deterministic:
-                    continue
                 x, label = data[position]
                 row["label"] = label
                 if todo:
@@ -286,7 +312,6 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                     for certifier in todo:
                         prediction, radius = certifier(certificate)
                         out.write(_row(row, certifier.name, sigma, prediction, radius, certificate.seconds))
-                    progress.set_postfix(samples_per_s=f"{(suite.n0 + certificate.n) / certificate.seconds:,.0f}")
                 for certifier in todo_deterministic:
                     started = time.perf_counter()
                     prediction, radius = certifier(x.to(torch_device))

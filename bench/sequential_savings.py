@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.models import create_model_spec
+from bench.runner import pending_units, selected_images
 from bench.tables import certified_accuracy
 from bench.tsv import ResumableTSV
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
@@ -34,20 +35,19 @@ def compare(model_name: str, dataset: str, sigma: float, images: int, skip: int,
     data, info = create_dataset(dataset), dataset_info(dataset)
     settings = dict(model=model_name, dataset=dataset, sigma=sigma, skip=skip, n0=n0, n=n, alpha=alpha,
                     batch=batch, stages=stages, checkpoint_sha256=checkpoint_sha256(spec.checkpoint))
+    units = [(method, position) for position, _ in selected_images(data, skip, images * skip)
+             for method in ("certify", "sequential")]
     with ResumableTSV(out, COLUMNS, settings, key=lambda fields: (fields[0], int(fields[1]))) as table:
-        for position in range(0, images * skip, skip):
+        for (method, position), _ in pending_units(units, table, lambda unit: [unit], "sequential-savings"):
             x, label = data[position]
-            for method in ("certify", "sequential"):
-                if (method, position) in table.done:
-                    continue
-                smoothed = Smooth(model, info.num_classes, sigma, seed=image_seed(0, position))
-                if method == "certify":
-                    certificate = smoothed.certify_batch(x[None], n0, n, alpha, batch)[0]
-                else:
-                    certificate = certify_sequential(smoothed, x, n0, n, alpha, batch,
-                                                     radii=info.reported_radii, stages=stages)
-                table.write([method, position, label, certificate.prediction, certificate.radius,
-                             int(certificate.prediction == label), n0 + certificate.n, certificate.seconds])
+            smoothed = Smooth(model, info.num_classes, sigma, seed=image_seed(0, position))
+            if method == "certify":
+                certificate = smoothed.certify_batch(x[None], n0, n, alpha, batch)[0]
+            else:
+                certificate = certify_sequential(smoothed, x, n0, n, alpha, batch,
+                                                 radii=info.reported_radii, stages=stages)
+            table.write([method, position, label, certificate.prediction, certificate.radius,
+                         int(certificate.prediction == label), n0 + certificate.n, certificate.seconds])
     frame = pd.read_csv(out, sep="\t")
     return frame[frame["idx"] < images * skip]
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from bench.records import CERTIFY_COLUMNS
 from smoothing.datasets import dataset_info
 
-CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]
 NUMERIC_COLUMNS = ["idx", "label", "predict", "radius", "correct"]
 
 

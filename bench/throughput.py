@@ -21,7 +21,7 @@ from bench.reference_core import load_reference_core
 from smoothing.architectures import create_architecture
 from smoothing.core import Smooth
 from smoothing.datasets import dataset_info
-from smoothing.sampler import FastPath
+from smoothing.sampler import FastPath, NoiseSampler
 from smoothing.training import resolve_device
 
 
@@ -107,12 +107,12 @@ def samples_per_second(
     info = dataset_info(dataset)
     model = create_architecture(arch, dataset).to(torch_device).eval()
     x = torch.rand(info.input_shape, generator=torch.Generator().manual_seed(0)).to(torch_device)
-    smoothed = Smooth(model, info.num_classes, sigma, fast_path=fast_path)
+    sampler = NoiseSampler(model, info.num_classes, sigma, fast_path=fast_path)
     num = num // batch * batch
     noisy = (x + sigma * torch.randn((batch, *info.input_shape), device=torch_device)).contiguous(
         memory_format=fast_path.memory_format())
-    autocast = smoothed.sampler.autocast
-    forward = smoothed.sampler.forward
+    autocast = sampler.autocast
+    forward = sampler.forward
 
     def ceiling() -> None:
         for _ in range(num // batch):
@@ -123,7 +123,7 @@ def samples_per_second(
         with autocast():
             reference_style_counts(model, x, num, sigma, batch, info.num_classes)
 
-    methods = {"plain-forward": ceiling, "ours": lambda: smoothed.sampler.counts(x[None], num, batch),
+    methods = {"plain-forward": ceiling, "ours": lambda: sampler.counts(x[None], num, batch),
                "reference-style": reference}
     for run in methods.values():
         run()  # warm-up: kernels, allocator, compilation
@@ -178,7 +178,7 @@ def peak_memory(arch: str, dataset: str, ns: list[int], batch: int, device: str 
     torch_device = resolve_device(device)
     info = dataset_info(dataset)
     model = create_architecture(arch, dataset).to(torch_device).eval()
-    sampler = Smooth(model, info.num_classes, 0.25).sampler
+    sampler = NoiseSampler(model, info.num_classes, 0.25)
     x = torch.rand((1, *info.input_shape), generator=torch.Generator().manual_seed(0))
     sampler.counts(x, batch, batch)  # warm-up: allocator, kernels
     rows = []

@@ -75,6 +75,13 @@ class Smooth:
         """Restart the noise stream from `seed`: the same seed draws the same noise, hence the same counts."""
         self.sampler.manual_seed(seed)
 
+    def score_sums(self, xs: torch.Tensor, n: int, batch_size: int) -> np.ndarray:
+        """Sums of softmax scores over n noisy samples of each image of xs (B, C, H, W), shaped
+        (B, num_classes): PixelDP's estimator (baselines.pixeldp)."""
+        check_sample_sizes(n, batch_size)
+        self.base_classifier.eval()
+        return self.sampler.tally(xs, n, batch_size, scores=True)[1]
+
     @staticmethod
     def one_image(x: torch.Tensor) -> torch.Tensor:
         """x (C, H, W) as a batch of one; the sampler checks shape and pixels on every call."""

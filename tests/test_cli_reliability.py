@@ -186,4 +186,4 @@ def test_interrupt_keeps_rows_and_says_how_to_resume(checkpoint, tmp_path, capsy
 def test_bounds_at_one_half(capsys):
     """pA = 0.5 certifies nothing under every guarantee; it used to crash the ratio table."""
     assert main(["bounds", "--p-a", "0.5", "0.9"]) == 0
-    assert "pixeldp / cohen" in capsys.readouterr().out
+    assert "pixeldp / gaussian" in capsys.readouterr().out

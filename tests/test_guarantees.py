@@ -12,7 +12,7 @@ GRID = np.linspace(0.0, 1.0, 2001)[:-1]  # pA in [0, 1), pB = 1 - pA
 
 
 def test_registered():
-    assert guarantee_names() == ["cohen", "li_renyi", "pixeldp"]
+    assert guarantee_names() == ["gaussian", "li-renyi", "pixeldp"]
 
 
 @pytest.mark.parametrize("p_a,cohen,li,pixeldp", [
@@ -21,33 +21,33 @@ def test_registered():
 def test_published_points(p_a, cohen, li, pixeldp):
     """Cohen et al. (2019) Figure 5 (left), sigma = 1, pB = 1 - pA; all radii scale linearly with sigma."""
     for sigma in (1.0, 0.25):
-        assert certified_radius("cohen", sigma, p_a) == pytest.approx(sigma * cohen, abs=1e-4)
-        assert certified_radius("li_renyi", sigma, p_a) == pytest.approx(sigma * li, abs=1e-4)
+        assert certified_radius("gaussian", sigma, p_a) == pytest.approx(sigma * cohen, abs=1e-4)
+        assert certified_radius("li-renyi", sigma, p_a) == pytest.approx(sigma * li, abs=1e-4)
         assert certified_radius("pixeldp", sigma, p_a) == pytest.approx(sigma * pixeldp, abs=1e-4)
 
 
-@pytest.mark.parametrize("name", ["cohen", "li_renyi", "pixeldp"])
+@pytest.mark.parametrize("name", ["gaussian", "li-renyi", "pixeldp"])
 def test_monotone_zero_at_threshold_and_below_cohen(name):
     radius = certified_radius(name, 0.5, GRID)
     assert np.all(np.diff(radius) >= 0)
     assert np.all(radius[GRID <= 0.5] == 0) and np.all(radius[GRID > 0.51] > 0)
-    assert np.all(radius <= certified_radius("cohen", 0.5, GRID) + 1e-12)
+    assert np.all(radius <= certified_radius("gaussian", 0.5, GRID) + 1e-12)
 
 
-@pytest.mark.parametrize("name", ["li_renyi", "pixeldp"])
+@pytest.mark.parametrize("name", ["li-renyi", "pixeldp"])
 def test_below_cohen_with_separate_p_b(name):
     p_a, p_b = np.meshgrid(np.linspace(0.01, 0.99, 99), np.linspace(0.0, 0.99, 100))
     valid = p_a + p_b <= 1
     radius = certified_radius(name, 1.0, p_a[valid], p_b[valid])
-    assert np.all(radius <= certified_radius("cohen", 1.0, p_a[valid], p_b[valid]) + 1e-12)
+    assert np.all(radius <= certified_radius("gaussian", 1.0, p_a[valid], p_b[valid]) + 1e-12)
     assert np.all(radius[p_a[valid] <= p_b[valid]] == 0)
 
 
-@pytest.mark.parametrize("name", ["cohen", "li_renyi", "pixeldp"])
+@pytest.mark.parametrize("name", ["gaussian", "li-renyi", "pixeldp"])
 def test_extremes_are_finite(name):
     p_a = np.array([1 - 1e-15, 1 - 1e-9, 0.999999, 0.5 + 1e-9])
     with np.errstate(all="raise"):  # the guarantees must handle their own edge cases
-        radius = certified_radius(name, 1.0, p_a, np.zeros_like(p_a) if name != "cohen" else None)
+        radius = certified_radius(name, 1.0, p_a, np.zeros_like(p_a) if name != "gaussian" else None)
     assert np.all(np.isfinite(radius)) and np.all(radius >= 0)
 
 
@@ -64,7 +64,7 @@ def test_pixeldp_saturates():
 ])
 def test_bad_inputs(args, message):
     with pytest.raises(ValueError, match=message):
-        certified_radius("li_renyi", *args)
+        certified_radius("li-renyi", *args)
 
 
 def test_unknown_guarantee():
@@ -75,9 +75,9 @@ def test_unknown_guarantee():
 def test_bounds_frame():
     frame = bounds_frame()
     assert len(frame) == 3 * 3 * 7
-    assert set(frame.columns) == {"guarantee", "sigma", "p_a", "p_b", "radius", "ratio_to_cohen"}
-    assert (frame[frame.guarantee == "cohen"].ratio_to_cohen == 1).all()
-    assert (frame.ratio_to_cohen <= 1 + 1e-12).all()
+    assert set(frame.columns) == {"guarantee", "sigma", "p_a", "p_b", "radius", "ratio_to_gaussian"}
+    assert (frame[frame.guarantee == "gaussian"].ratio_to_gaussian == 1).all()
+    assert (frame.ratio_to_gaussian <= 1 + 1e-12).all()
 
 
 def test_radii_from_one_sampling_pass(linear_model):
@@ -91,8 +91,8 @@ def test_radii_from_one_sampling_pass(linear_model):
     distances = linear_model.distance(x).numpy()
     for certificate, distance in zip(certificates, distances):
         radii = radii_from_certificate(certificate)
-        assert radii["cohen"] == pytest.approx(certificate.radius)
-        assert radii["pixeldp"] <= radii["li_renyi"] <= radii["cohen"] <= distance
+        assert radii["gaussian"] == pytest.approx(certificate.radius)
+        assert radii["pixeldp"] <= radii["li-renyi"] <= radii["gaussian"] <= distance
         if certificate.prediction == ABSTAIN:
             assert set(radii.values()) == {0.0}
     assert certificates[0].prediction == ABSTAIN and certificates[2].prediction == 1
@@ -174,18 +174,18 @@ def test_li_renyi_never_beats_cohen_near_the_edges():
     """Li et al.'s radius is at most Cohen et al.'s tight one on the same (pA, pB), with no allowance;
     near pA = 1/2 it is 2 (pA - 1/2) sigma against sqrt(2 pi) (pA - 1/2) sigma."""
     for sigma in (0.12, 0.25, 1.0):
-        li = certified_radius("li_renyi", sigma, SWEEP)
-        assert np.all(li <= certified_radius("cohen", sigma, SWEEP))
+        li = certified_radius("li-renyi", sigma, SWEEP)
+        assert np.all(li <= certified_radius("gaussian", sigma, SWEEP))
         assert np.all(li[SWEEP > 0.5] > 0)
     near = NEAR_HALF[NEAR_HALF - 0.5 < 1e-6]
-    np.testing.assert_allclose(certified_radius("li_renyi", 1.0, near), 2 * (near - 0.5), rtol=1e-6)
+    np.testing.assert_allclose(certified_radius("li-renyi", 1.0, near), 2 * (near - 0.5), rtol=1e-6)
 
 
 def test_li_renyi_never_beats_cohen_with_separate_p_b():
     rng = np.random.default_rng(0)
     p_a = np.concatenate([0.5 + 10.0 ** -rng.uniform(1, 15, 2000), 1 - 10.0 ** -rng.uniform(1, 15, 2000)])
     p_b = (1.0 - p_a) * rng.uniform(0, 1, len(p_a)) ** 3
-    assert np.all(certified_radius("li_renyi", 1.0, p_a, p_b) <= certified_radius("cohen", 1.0, p_a, p_b))
+    assert np.all(certified_radius("li-renyi", 1.0, p_a, p_b) <= certified_radius("gaussian", 1.0, p_a, p_b))
 
 
 def test_pixeldp_scores_certifier_shares_the_certify_pass(linear_model):

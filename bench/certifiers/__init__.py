@@ -51,15 +51,15 @@ def is_smoothing(certifier: SmoothingCertifier | DeterministicCertifier) -> bool
 
 @dataclass
 class GuaranteeCertifier:
-    """A smoothing guarantee of `baselines` applied to the shared certificate's pA_lower, pB = 1 - pA_lower."""
+    """The smoothing guarantee of `baselines` of the same name, applied to the shared certificate's
+    pA_lower, pB = 1 - pA_lower."""
 
     name: str
-    guarantee: str
     kind: str = SAMPLING
     needs_scores: bool = False
 
     def __call__(self, certificate: Certificate) -> tuple[int, float]:
         from baselines import radii_from_certificate
 
-        radius = radii_from_certificate(certificate, [self.guarantee])[self.guarantee]
+        radius = radii_from_certificate(certificate, [self.name])[self.name]
         return certificate.prediction, radius

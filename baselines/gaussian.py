@@ -4,6 +4,6 @@ from baselines import register_guarantee
 from smoothing.statistics import gaussian_radius
 
 
-@register_guarantee("cohen")
-def cohen(sigma, p_a, p_b):
+@register_guarantee("gaussian")
+def gaussian(sigma, p_a, p_b):
     return gaussian_radius(sigma, p_a, p_b)
