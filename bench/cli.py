@@ -144,7 +144,7 @@ def train_command(args: argparse.Namespace) -> None:
     config = TrainConfig(
         noise_sd=args.noise_sd, epochs=args.epochs, batch=args.batch, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, lr_step_size=args.lr_step_size, gamma=args.gamma, workers=args.workers,
-        optimizer=args.optimizer,
+        optimizer=args.optimizer, precision=args.precision, augment_on_device=args.augment_on_device,
     )
     train_set = create_dataset(args.dataset, "train", args.data_root)
     test_set = create_dataset(args.dataset, "test", args.data_root)
@@ -342,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--gamma", type=float, default=0.1)
     train.add_argument("--momentum", type=float, default=0.9)
     train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="sgd (the reference) or adam")
+    train.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast (GPU training)")
+    train.add_argument("--augment-on-device", action="store_true",
+                       help="keep the decoded images on the device and crop/flip them there (fast on a GPU)")
     train.add_argument("--weight-decay", type=float, default=1e-4)
     train.add_argument("--workers", type=int, default=2)
     train.add_argument("--device", default="auto")

@@ -99,3 +99,46 @@ def test_adam_trains_and_is_recorded(tmp_path):
     checkpoint = read_checkpoint(tmp_path / "checkpoint.pth.tar")
     assert checkpoint["config"]["optimizer"] == "adam" and "exp_avg" in str(checkpoint["optimizer"]["state"][0].keys())
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_device_batches_crop_flip_and_keep_labels():
+    """On-device augmentation: every image once per epoch, with its label, padded-and-cropped and
+    sometimes flipped, pixels in [0, 1]."""
+    import numpy as np
+
+    from smoothing.datasets.cifar10 import ImageArrayDataset
+    from smoothing.training import DeviceBatches
+
+    count = 64
+    images = np.zeros((count, 32, 32, 3), np.uint8)
+    images[:, :, :16] = np.arange(count, dtype=np.uint8)[:, None, None, None] * 3 + 1  # left half marks the image
+    data = ImageArrayDataset(images, np.arange(count) % 10, np.arange(count))
+    batches = list(DeviceBatches(data, 24, torch.device("cpu")))
+    assert [len(b[1]) for b in batches] == [24, 24, 16]
+    seen = []
+    flipped = cropped = 0
+    for inputs, labels in batches:
+        assert inputs.shape[1:] == (3, 32, 32) and inputs.dtype == torch.float32
+        assert 0 <= inputs.min() and inputs.max() <= 1
+        for x, label in zip(inputs, labels):
+            mark = round(x.max().item() * 255)
+            image = (mark - 1) // 3
+            assert label.item() == image % 10
+            seen.append(image)
+            left, right = x[0, 16, :8].max().item(), x[0, 16, -8:].max().item()
+            flipped += right > left
+            cropped += bool((x[0, 0] == 0).all() or (x[0, -1] == 0).all())
+    assert sorted(seen) == list(range(count))
+    assert 10 < flipped < 54 and cropped > 10
+
+
+def test_bf16_training_on_device_batches(tmp_path):
+    from smoothing.datasets.cifar10 import ImageArrayDataset
+
+    rng = __import__("numpy").random.default_rng(0)
+    data = ImageArrayDataset(rng.integers(0, 256, (32, 32, 32, 3), dtype="uint8"), rng.integers(0, 10, 32),
+                             __import__("numpy").arange(32))
+    config = TrainConfig(noise_sd=0.1, epochs=1, batch=16, lr=0.01, workers=0, precision="bf16", augment_on_device=True)
+    log = train_with_noise(create_architecture("cifar_resnet20", "cifar10"), "cifar_resnet20", "cifar10", data,
+                           tmp_path, config, device="cpu")
+    assert len(log) == 1 and read_checkpoint(tmp_path / "checkpoint.pth.tar")["config"]["precision"] == "bf16"
