@@ -91,12 +91,15 @@ def pgd_smoothed(smoothed: Smooth, x: torch.Tensor, target: int, radius: float, 
 
 def audit_smoothing(smoothed: Smooth, images: list[torch.Tensor], labels: list[int], indices: list[int],
                     n0: int, n: int, alpha: float, batch: int, predict_n: int, beyond: float = 2.0,
-                    steps: int = 20, samples: int = 16, seed: int = 0) -> pd.DataFrame:
-    """One row per correctly certified image: CERTIFY's radius R, then PREDICT on the attacked point at
-    0.99 R (must never be another class) and at `beyond` x R (the attack's strength)."""
+                    steps: int = 20, samples: int = 16, seed: int = 0, certified: int | None = None) -> pd.DataFrame:
+    """One row per correctly certified image (the first `certified` of them, if given): CERTIFY's radius R,
+    then PREDICT on the attacked point at 0.99 R (must never be another class) and at `beyond` x R (the
+    attack's strength)."""
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for x, label, idx in zip(images, labels, indices):
+        if certified is not None and len(rows) == certified:
+            break
         smoothed.manual_seed(seed + idx)
         prediction, radius = smoothed.certify(x, n0, n, alpha, batch)
         if prediction != label or radius <= 0:

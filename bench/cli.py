@@ -287,7 +287,7 @@ def audit_command(args: argparse.Namespace) -> None:
         smoothed = Smooth(model, info.num_classes, args.sigma, input_shape=info.input_shape)
         frame = audit_smoothing(smoothed, [data[p][0] for p in positions], [data[p][1] for p in positions], official,
                                 args.N0, args.N, args.alpha, args.batch, args.predict_N, steps=args.steps,
-                                samples=args.samples, seed=args.seed)
+                                samples=args.samples, seed=args.seed, certified=args.certified)
         inside = "changed_within_radius"
     print(tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g"))
     print(f"{len(frame)} certified images attacked; successes inside the certified radius: {int(frame[inside].sum())}")
@@ -312,6 +312,16 @@ def plot_command(args: argparse.Namespace) -> None:
     runs = pd.concat([read_run(path) for path in args.runs], ignore_index=True)
     for path in plot_certified_accuracy(runs, Path(args.out)) + plot_bounds(bounds_frame(), Path(args.out)):
         print(path)
+
+
+def _add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """The checkpoint's architecture and the images a command reads (dataset, split, folder, skip/max)."""
+    parser.add_argument("--arch", choices=architecture_names(), help="if the checkpoint does not name one")
+    parser.add_argument("--dataset", default="cifar10-embedded", choices=dataset_names())
+    parser.add_argument("--split", choices=["train", "test"], default="test")
+    parser.add_argument("--data-root")
+    parser.add_argument("--skip", type=int, default=1, help="take every skip-th image")
+    parser.add_argument("--max", type=int, default=-1, help="stop before this position (-1: all)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -399,12 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     lipschitz = commands.add_parser(
         "lipschitz", help="Lipschitz-margin certification of checkpoints: sound bound, estimate, certified accuracy")
     lipschitz.add_argument("checkpoints", nargs="+")
-    lipschitz.add_argument("--arch", choices=architecture_names())
-    lipschitz.add_argument("--dataset", default="cifar10-embedded", choices=dataset_names())
-    lipschitz.add_argument("--split", choices=["train", "test"], default="test")
-    lipschitz.add_argument("--data-root")
-    lipschitz.add_argument("--skip", type=int, default=1)
-    lipschitz.add_argument("--max", type=int, default=-1)
+    _add_image_arguments(lipschitz)
     lipschitz.add_argument("--radii", type=float, nargs="+", default=[0.0, 36 / 255, 0.25, 0.5],
                            help="radii of the certified accuracy (default 0, 36/255, 0.25, 0.5)")
     lipschitz.add_argument("--out", help="write the rows to this CSV file")
@@ -414,15 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("method", choices=["lipschitz-margin", "gaussian"])
     audit.add_argument("checkpoint")
     audit.add_argument("--sigma", type=float, help="noise level (gaussian)")
-    audit.add_argument("--arch", choices=architecture_names())
-    audit.add_argument("--dataset", default="cifar10-embedded", choices=dataset_names())
-    audit.add_argument("--split", choices=["train", "test"], default="test")
-    audit.add_argument("--data-root")
-    audit.add_argument("--skip", type=int, default=1)
-    audit.add_argument("--max", type=int, default=-1)
+    _add_image_arguments(audit)
     audit.add_argument("--steps", type=int, default=100, help="PGD steps (gaussian: 20 is plenty)")
     audit.add_argument("--restarts", type=int, default=10, help="random restarts (lipschitz-margin)")
     audit.add_argument("--samples", type=int, default=16, help="noise draws per PGD step (gaussian)")
+    audit.add_argument("--certified", type=int, help="stop after this many certified images (gaussian)")
     audit.add_argument("--N0", type=int, default=100)
     audit.add_argument("--N", type=int, default=10_000, help="CERTIFY samples (gaussian)")
     audit.add_argument("--predict-N", type=int, default=10_000, help="PREDICT samples on the attacked point")

@@ -34,3 +34,19 @@ def test_smoothing_audit_on_the_linear_model(linear_model):
     assert len(frame) == 2 and not frame.changed_within_radius.any()
     assert (frame.distance_within_radius <= 0.99 * frame.radius + 1e-6).all()
     assert frame["changed_within_2x_radius"].all()
+
+
+def test_audit_and_lipschitz_commands(tmp_path, capsys):
+    from bench.cli import main
+    from smoothing.architectures import create_architecture
+    from smoothing.checkpoints import save_checkpoint
+
+    checkpoint = tmp_path / "cnn.pth.tar"
+    save_checkpoint(checkpoint, create_architecture("plain_cnn4c2f_w16", "cifar10"), "plain_cnn4c2f_w16")
+    assert main(["lipschitz", str(checkpoint), "--max", "8", "--out", str(tmp_path / "l.csv")]) == 0
+    assert "certified_accuracy_r=0.1412" in (tmp_path / "l.csv").read_text()
+    assert main(["audit", "lipschitz-margin", str(checkpoint), "--max", "8", "--steps", "3", "--restarts", "1",
+                 "--out", str(tmp_path / "a.csv")]) == 0
+    assert "successes inside the certified radius: 0" in capsys.readouterr().out
+    assert main(["audit", "gaussian", str(checkpoint), "--max", "2"]) == 2
+    assert "audit gaussian needs --sigma" in capsys.readouterr().err
