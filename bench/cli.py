@@ -38,7 +38,7 @@ from smoothing.core import ABSTAIN, Smooth, check_sample_sizes
 from smoothing.datasets import create_dataset, dataset_info, dataset_names, selected_positions
 from smoothing.sampler import PRECISIONS, FastPath, image_seed
 from smoothing.statistics import check_alpha, check_sigma
-from smoothing.training import TrainConfig, resolve_device, train_with_noise
+from smoothing.training import TrainConfig, resolve_device, run_epoch, train_with_noise
 
 
 
@@ -160,6 +160,26 @@ def train_command(args: argparse.Namespace) -> None:
         model, args.arch, args.dataset, train_set, args.outdir, config, test_set=test_set,
         device=args.device, resume=args.resume, criterion=criterion, checkpoint_fields=fields,
     )
+
+
+def evaluate_command(args: argparse.Namespace) -> None:
+    device = resolve_device(args.device)
+    dataset = create_dataset(args.dataset, args.split, args.data_root)
+    data = torch.utils.data.Subset(dataset, [p for p, _ in selected_images(dataset, args.skip, args.max)])
+    loader = torch.utils.data.DataLoader(data, batch_size=args.batch, shuffle=False)
+    rows = []
+    for path in args.checkpoints:
+        model, checkpoint = load_checkpoint(path, args.dataset, args.arch, device)
+        for noise_sd in args.noise_sd:
+            torch.manual_seed(args.seed)
+            loss, accuracy = run_epoch(model, loader, noise_sd, device, description=f"{Path(path).parent.name} {noise_sd:g}")
+            rows.append(dict(checkpoint=str(path), dataset=args.dataset, split=args.split, noise_sd=noise_sd,
+                             images=len(data), accuracy=accuracy, loss=loss))
+    frame = pd.DataFrame(rows)
+    print(tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.out, index=False)
 
 
 def table_command(args: argparse.Namespace) -> None:
@@ -432,6 +452,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--seed", type=int, default=0)
     audit.add_argument("--out", help="write the rows to this CSV file")
     audit.set_defaults(handler=audit_command)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy of base classifiers on a dataset, clean and under noise")
+    evaluate.add_argument("checkpoints", nargs="+")
+    _add_image_arguments(evaluate)
+    evaluate.add_argument("--noise-sd", type=float, nargs="+", default=[0.0], help="noise levels (0: clean)")
+    evaluate.add_argument("--batch", type=int, default=500)
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--out", help="write the rows to this CSV file")
+    evaluate.set_defaults(handler=evaluate_command)
 
     leaderboard = commands.add_parser("leaderboard", help="regenerate results/leaderboard.md, .csv and plots/ from all runs")
     leaderboard.add_argument("--results", default="results")

@@ -50,3 +50,18 @@ def test_audit_and_lipschitz_commands(tmp_path, capsys):
     assert "successes inside the certified radius: 0" in capsys.readouterr().out
     assert main(["audit", "gaussian", str(checkpoint), "--max", "2"]) == 2
     assert "audit gaussian needs --sigma" in capsys.readouterr().err
+
+
+def test_evaluate_command(tmp_path):
+    import pandas as pd
+
+    from bench.cli import main
+    from smoothing.architectures import create_architecture
+    from smoothing.checkpoints import save_checkpoint
+
+    checkpoint = tmp_path / "m.pth.tar"
+    save_checkpoint(checkpoint, create_architecture("cifar_resnet20", "cifar10"), "cifar_resnet20")
+    assert main(["evaluate", str(checkpoint), "--max", "40", "--skip", "2", "--noise-sd", "0", "0.5",
+                 "--device", "cpu", "--out", str(tmp_path / "e.csv")]) == 0
+    frame = pd.read_csv(tmp_path / "e.csv")
+    assert list(frame.noise_sd) == [0.0, 0.5] and set(frame.images) == {20} and frame.accuracy.between(0, 1).all()
