@@ -14,6 +14,7 @@ import csv
 import io
 import math
 import warnings
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,13 @@ RADIUS_DIGITS = 6
 
 
 def format_radius(radius: float, digits: int = 3) -> str:
-    """The radius to `digits` significant digits, rounded down, so a printed radius never exceeds the
-    certified one."""
+    """The radius to `digits` significant digits, rounded down (in exact decimal arithmetic, so also for
+    subnormal radii), so a printed radius never exceeds the certified one."""
     if radius <= 0:
         return "0.0"
-    quantum = 10.0 ** (math.floor(math.log10(radius)) - digits + 1)
-    return f"{math.floor(radius / quantum) * quantum:.{digits}}"
+    exact = Decimal(radius)
+    floored = exact.quantize(Decimal(1).scaleb(exact.adjusted() - digits + 1), rounding=ROUND_FLOOR)
+    return f"{float(floored):.{digits}}"
 
 
 def encode(column: str, value: Any) -> str:
