@@ -13,8 +13,8 @@ $(BIN)/smoothbench: pyproject.toml
 install: $(BIN)/smoothbench
 
 demo: install
-	$(BIN)/smoothbench certify cifar10-embedded results/checkpoints/cifar10-demo/checkpoint.pth.tar 0.25 \
-		$(DEMO_OUT)/certify_cifar10-embedded_sigma0.25.tsv --skip 50 --N0 100 --N 10000 --batch 500 --seed 0
+	$(BIN)/smoothbench certify cifar10-embedded results/checkpoints/cifar10-jpeg-zoo/resnet20-noise0.25/checkpoint.pth.tar \
+		0.25 $(DEMO_OUT)/certify_cifar10-embedded_sigma0.25.tsv --skip 50 --N0 100 --N 10000 --batch 500 --seed 0
 
 test: install
 	$(BIN)/python -m pytest
