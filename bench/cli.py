@@ -35,7 +35,7 @@ from smoothing.architectures import architecture_names, create_architecture
 from smoothing.batch_size import auto_batch_size, cache_path
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import ABSTAIN, Smooth, check_sample_sizes
-from smoothing.datasets import create_dataset, dataset_info, dataset_names, selected_positions
+from smoothing.datasets import create_dataset, dataset_info, dataset_names, selected_positions, spread_subset
 from smoothing.sampler import PRECISIONS, FastPath, image_seed
 from smoothing.statistics import check_alpha, check_sigma
 from smoothing.training import TrainConfig, resolve_device, run_epoch, train_with_noise
@@ -147,6 +147,8 @@ def train_command(args: argparse.Namespace) -> None:
         optimizer=args.optimizer, precision=args.precision, augment_on_device=args.augment_on_device,
     )
     train_set = create_dataset(args.dataset, "train", args.data_root)
+    if args.train_images is not None:
+        train_set = spread_subset(train_set, args.train_images)
     test_set = create_dataset(args.dataset, "test", args.data_root)
     if args.pretrained:
         model, _ = load_checkpoint(args.pretrained, args.dataset, args.arch)
@@ -379,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, default=2)
     train.add_argument("--device", default="auto")
     train.add_argument("--resume", action="store_true", help="continue from outdir/checkpoint.pth.tar")
+    train.add_argument("--train-images", type=int, metavar="N",
+                       help="train on N images spread evenly over the training set (quick checks)")
     train.set_defaults(handler=train_command)
 
     run = commands.add_parser("run", help="run (or resume) a benchmark suite; default: the quick embedded suite")

@@ -142,3 +142,17 @@ def test_bf16_training_on_device_batches(tmp_path):
     log = train_with_noise(create_architecture("cifar_resnet20", "cifar10"), "cifar_resnet20", "cifar10", data,
                            tmp_path, config, device="cpu")
     assert len(log) == 1 and read_checkpoint(tmp_path / "checkpoint.pth.tar")["config"]["precision"] == "bf16"
+
+
+def test_spread_subset_keeps_arrays_and_spreads_classes():
+    import numpy as np
+
+    from smoothing.datasets import spread_subset
+    from smoothing.datasets.cifar10 import ImageArrayDataset
+
+    data = ImageArrayDataset(np.zeros((100, 32, 32, 3), np.uint8), np.repeat(np.arange(10), 10), np.arange(100))
+    subset = spread_subset(data, 20)
+    assert len(subset) == 20 and subset.images.shape == (20, 32, 32, 3) and sorted(set(subset.labels)) == list(range(10))
+    assert len(data) == 100  # the original is untouched
+    with pytest.raises(ValueError, match=r"--train-images must lie in \[1, 100\]"):
+        spread_subset(data, 0)

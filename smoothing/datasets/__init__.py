@@ -6,14 +6,15 @@ A user's data path always comes from the `root` argument (CLI flag) or the datas
 """
 from __future__ import annotations
 
+import copy
 import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
-
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from smoothing.registry import Registry
 
@@ -73,6 +74,20 @@ def selected_positions(length: int, skip: int, maximum: int) -> range:
     if maximum == 0 or maximum < -1:
         raise ValueError(f"max = {maximum} selects no image: there is nothing to certify; use -1 for all, or N >= 1")
     return range(0, length if maximum < 0 else min(length, maximum), skip)
+
+
+def spread_subset(data: Dataset, count: int) -> Dataset:
+    """`count` images spread evenly over `data` (every len/count-th), keeping image arrays and labels where
+    the dataset has them (so that on-device augmentation still applies)."""
+    if not 1 <= count <= len(data):
+        raise ValueError(f"--train-images must lie in [1, {len(data)}], got {count}")
+    chosen = np.linspace(0, len(data), count, endpoint=False).astype(int)
+    if hasattr(data, "images") and hasattr(data, "labels"):
+        subset = copy.copy(data)
+        subset.images, subset.labels = data.images[chosen], data.labels[chosen]
+        subset.indices = data.indices[chosen] if hasattr(data, "indices") else chosen
+        return subset
+    return Subset(data, chosen.tolist())
 
 
 def dataset_names() -> list[str]:
