@@ -23,7 +23,9 @@ from bench.distributed import barrier_and_close, init_from_env
 from bench.leaderboard import PAPER_ROWS_FILE, published_certify_rows, regenerate
 from bench.plots import plot_bounds, plot_certified_accuracy
 from bench.records import CERTIFY_COLUMNS, PREDICT_COLUMNS, format_radius, read_run
-from bench.runner import OVERRIDABLE, Suite, load_suite, pending_units, run_suite, selected_images, suite_names
+from bench.runner import (
+    OVERRIDABLE, Suite, load_suite, model_spec, pending_units, run_suite, selected_images, suite_names,
+)
 from bench.sequential_savings import compare, savings_summary
 from bench.tables import (
     accuracy_frame, certified_accuracy, latex_table, log_label, markdown_table, radius_grid, read_certify_log,
@@ -34,10 +36,9 @@ from bench.tsv import ResumableTSV
 from smoothing.architectures import architecture_names, create_architecture
 from smoothing.batch_size import auto_batch_size, cache_path
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
-from smoothing.core import ABSTAIN, Smooth, check_sample_sizes
-from smoothing.datasets import create_dataset, dataset_info, dataset_names, selected_positions, spread_subset
+from smoothing.core import ABSTAIN, Smooth
+from smoothing.datasets import create_dataset, dataset_info, dataset_names, spread_subset
 from smoothing.sampler import PRECISIONS, FastPath, image_seed
-from smoothing.statistics import check_alpha, check_sigma
 from smoothing.training import TrainConfig, resolve_device, run_epoch, train_with_noise
 
 
@@ -76,35 +77,34 @@ def _add_smoothing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="start again instead of resuming outfile")
 
 
-def _smoothed_classifier(args: argparse.Namespace) -> tuple[Smooth, torch.utils.data.Dataset]:
-    device = resolve_device(args.device)
-    info = dataset_info(args.dataset)
-    model, _ = load_checkpoint(args.base_classifier, args.dataset, args.arch, device)
-    fast_path = FastPath(args.precision, args.channels_last, args.compile)
-    smoothed = Smooth(model, info.num_classes, args.sigma, fast_path=fast_path, input_shape=info.input_shape)
-    if args.batch == "auto":
-        args.batch = auto_batch_size(model, info.input_shape, fast_path)
-        print(f"batch size: {args.batch} (auto, cached in {cache_path()})", file=sys.stderr)
-    return smoothed, create_dataset(args.dataset, args.split, args.data_root)
-
-
-def _check_arguments(args: argparse.Namespace) -> None:
-    """Every check of certify's and predict's arguments, before anything is loaded or written."""
-    check_sigma(args.sigma)
-    check_alpha(args.alpha)
-    if hasattr(args, "N0") and not 1 <= args.N0 <= args.N:
-        raise ValueError(f"--N0 must lie in [1, --N]: got N0={args.N0}, N={args.N} (the paper: 100 and 100,000)")
-    check_sample_sizes(args.N, 1 if args.batch == "auto" else args.batch)
-    selected_positions(0, args.skip, args.max)
+def reference_suite(args: argparse.Namespace) -> Suite:
+    """certify's and predict's arguments as the one-model suite they are (the reference's flag names map to
+    its keys: --N0 to n0, --N to n), so the Suite's validation is the only one; predict selects nothing
+    (n0 = 1 stands for "no selection pass")."""
+    model = {"name": Path(args.base_classifier).name, "checkpoint": args.base_classifier,
+             "dataset": args.dataset, "sigmas": [args.sigma], **({"arch": args.arch} if args.arch else {})}
+    return Suite(name=args.command, dataset=args.dataset, certifiers=["gaussian"], models=[model], split=args.split,
+                 skip=args.skip, max=args.max, n0=getattr(args, "N0", 1), n=args.N, alpha=args.alpha,
+                 batch=args.batch, precision=args.precision, channels_last=args.channels_last,
+                 compile=args.compile, seed=0 if args.seed is None else args.seed)
 
 
 def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
-    """Shared loop of certify and predict: select, resume, evaluate each input, write its row."""
-    _check_arguments(args)
+    """certify and predict: the reference's commands as a one-model suite through the runner's per-image
+    loop (select, resume, seed, evaluate each input, write its row)."""
+    suite = reference_suite(args)  # validates every argument before anything is loaded or written
     settings = {k: v for k, v in vars(args).items() if k not in ("device", "overwrite", "handler", "debug")}
     settings["checkpoint_sha256"] = checkpoint_sha256(args.base_classifier)  # a replaced checkpoint never resumes
-    smoothed, dataset = _smoothed_classifier(args)
-    images = selected_images(dataset, args.skip, args.max)
+    device = resolve_device(args.device)
+    info = dataset_info(args.dataset)
+    spec = model_spec(suite.models[0])
+    model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, device)
+    smoothed = Smooth(model, info.num_classes, args.sigma, fast_path=suite.fast_path(), input_shape=info.input_shape)
+    if suite.batch == "auto":
+        args.batch = auto_batch_size(model, info.input_shape, suite.fast_path())
+        print(f"batch size: {args.batch} (auto, cached in {cache_path()})", file=sys.stderr)
+    dataset = create_dataset(args.dataset, args.split, args.data_root)
+    images = selected_images(dataset, suite.skip, suite.max)
     with ResumableTSV(args.outfile, columns, settings, args.overwrite) as out:
         for (position, idx), _ in pending_units(images, out, lambda image: [image[1]], args.command):
             x, label = dataset[position]

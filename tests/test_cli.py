@@ -66,7 +66,7 @@ def test_predict(checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--N0", "100"], "--N0 must lie in [1, --N]"),
+    (["--N0", "100"], "n0 must lie in [1, n]: n0=100, n=60"),
     (["--alpha", "1.5", "--overwrite"], "alpha must lie in (0, 1)"),
 ])
 def test_cli_errors(checkpoint, tmp_path, capsys, extra, message):
