@@ -252,12 +252,7 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     specs = [model_spec(entry) for entry in suite.models]
     # The weights' fingerprints: a checkpoint replaced at the same path never resumes into these rows.
     checkpoints = {spec.name: checkpoint_sha256(spec.checkpoint) for spec in specs}
-    out_dir = Path(results_dir) / suite.name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / f"{run_id}.manifest.json"
     version = code_version()
-    if shard.rank == 0 and not manifest_path.exists():
-        manifest_path.write_text(json.dumps(manifest(suite, torch_device, version), indent=2) + "\n")
     data = create_dataset(suite.dataset, suite.split, data_root)
     info = dataset_info(suite.dataset)
     images = selected_images(data, suite.skip, suite.max)
@@ -270,6 +265,9 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
         settings["overrides"] = suite.overrides
     path = run_path(results_dir, suite.name, run_id, shard.suffix())
     with ResumableTSV(path, RUN_COLUMNS, settings, key=key_of_fields) as out:
+        manifest_path = path.parent / f"{run_id}.manifest.json"  # written once the run may go ahead
+        if shard.rank == 0 and not manifest_path.exists():
+            manifest_path.write_text(json.dumps(manifest(suite, torch_device, version), indent=2) + "\n")
         for model_entry, spec in zip(suite.models, specs):
             model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, torch_device)
             certifiers = [create_certifier(name) for name in suite.certifiers_of(model_entry)]
