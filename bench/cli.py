@@ -24,11 +24,24 @@ from bench.leaderboard import PAPER_ROWS_FILE, published_certify_rows, regenerat
 from bench.plots import plot_bounds, plot_certified_accuracy
 from bench.records import CERTIFY_COLUMNS, PREDICT_COLUMNS, format_radius, read_run
 from bench.runner import (
-    OVERRIDABLE, Suite, load_suite, model_spec, pending_units, run_suite, selected_images, suite_names,
+    OVERRIDABLE,
+    Suite,
+    load_suite,
+    model_spec,
+    pending_units,
+    run_suite,
+    selected_images,
+    suite_names,
 )
 from bench.sequential_savings import compare, savings_summary
 from bench.tables import (
-    accuracy_frame, certified_accuracy, latex_table, log_label, markdown_table, radius_grid, read_certify_log,
+    accuracy_frame,
+    certified_accuracy,
+    latex_table,
+    log_label,
+    markdown_table,
+    radius_grid,
+    read_certify_log,
     run_accuracy_frame,
 )
 from bench.throughput import peak_memory, samples_per_second, time_certification
@@ -40,7 +53,6 @@ from smoothing.core import ABSTAIN, Smooth
 from smoothing.datasets import create_dataset, dataset_info, dataset_names, spread_subset
 from smoothing.sampler import PRECISIONS, FastPath, image_seed
 from smoothing.training import TrainConfig, resolve_device, run_epoch, train_with_noise
-
 
 
 def batch_size_argument(text: str) -> int | str:

@@ -162,7 +162,7 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
             sections += ["", "## Beside the paper, on the same test images", "",
                          "Gaussian smoothing at each sigma: our rows and the rows of Cohen et al.'s released logs "
                          "(ResNet-110, exact pixels, n = 100,000) restricted to the test indices both certified "
-                         f"(`results/paper_comparison.csv`).", ""]
+                         "(`results/paper_comparison.csv`).", ""]
             for sigma, group in comparison.groupby("sigma", sort=True):
                 sections += [f"sigma = {sigma:g}", "", tabulate(group.drop(columns="sigma"), headers="keys",
                                                                 tablefmt="github", showindex=False, floatfmt=".3f"), ""]

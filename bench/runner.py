@@ -26,13 +26,13 @@ from tqdm.auto import tqdm
 from bench.certifiers import SAMPLING, create_certifier, is_smoothing
 from bench.distributed import Shard
 from bench.models import ModelSpec, create_model_spec
-from bench.throughput import device_name
 from bench.records import RUN_COLUMNS, encode_row, key_of_fields, row_key, run_path
+from bench.throughput import device_name
 from bench.tsv import ResumableTSV
+from smoothing.batch_size import auto_batch_size
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth, check_sample_sizes
 from smoothing.datasets import create_dataset, dataset_info, selected_positions
-from smoothing.batch_size import auto_batch_size
 from smoothing.sampler import FastPath, image_seed
 from smoothing.sequential import certify_sequential
 from smoothing.statistics import check_alpha, check_sigma

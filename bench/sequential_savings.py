@@ -22,7 +22,6 @@ from smoothing.datasets import create_dataset, dataset_info
 from smoothing.sampler import image_seed
 from smoothing.sequential import certify_sequential
 
-
 COLUMNS = ["method", "idx", "label", "predict", "radius", "correct", "samples", "seconds"]
 
 

@@ -5,11 +5,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
+from conftest import SUITE
 from filelock import FileLock
 
 from bench.cli import describe, main
 from bench.runner import load_suite, run_suite
-from conftest import SUITE
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import save_checkpoint
 

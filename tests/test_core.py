@@ -1,6 +1,5 @@
 """PREDICT and CERTIFY against classifiers whose smoothed answer is known in closed form."""
 import numpy as np
-import pytest
 import torch
 from scipy.stats import binom
 

@@ -4,8 +4,8 @@ import sys
 
 import pandas as pd
 
-from bench.runner import load_suite, run_suite
 from bench.records import read_run
+from bench.runner import load_suite, run_suite
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import save_checkpoint
 

@@ -8,11 +8,16 @@ import torch
 from torch import nn
 
 from bench.cli import main
-from bench.runner import run_suite
 from bench.records import read_run
+from bench.runner import run_suite
 from smoothing.architectures import create_architecture
-from smoothing.batch_size import (auto_batch_size, bytes_per_sample, fastest_power_of_two, forward_fits,
-                                  largest_power_of_two)
+from smoothing.batch_size import (
+    auto_batch_size,
+    bytes_per_sample,
+    fastest_power_of_two,
+    forward_fits,
+    largest_power_of_two,
+)
 from smoothing.checkpoints import save_checkpoint
 from smoothing.sampler import FastPath, NoiseSampler
 

@@ -5,10 +5,14 @@ import pytest
 
 from bench.cli import main
 from bench.leaderboard import (
-    leaderboard_frame, paper_comparison, published_as_runs, published_certify_rows, regenerate,
+    leaderboard_frame,
+    paper_comparison,
+    published_as_runs,
+    published_certify_rows,
+    regenerate,
 )
-from bench.runner import run_suite
 from bench.records import read_run
+from bench.runner import run_suite
 from bench.throughput import summary_frame
 
 

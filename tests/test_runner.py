@@ -5,12 +5,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
+from conftest import SUITE
 
 from bench.cli import main
-from bench.records import RUN_COLUMNS
+from bench.records import RUN_COLUMNS, read_run
 from bench.runner import load_suite, run_suite
-from bench.records import read_run
-from conftest import SUITE
+
 
 def test_suite_end_to_end(suite, tmp_path):
     path = run_suite(suite, tmp_path / "runs", device="cpu")

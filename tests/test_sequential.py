@@ -80,8 +80,8 @@ def test_bad_arguments(linear_model):
 def test_sequential_suite_records_samples_used(suite, tmp_path):
     import dataclasses
 
-    from bench.runner import run_suite
     from bench.records import read_run
+    from bench.runner import run_suite
 
     # The random ResNet-20 votes one class on every sample; with n = 2000 its cells settle before n.
     sequential = dataclasses.replace(suite, sequential=True, certifiers=["gaussian", "li-renyi"], n=2000, batch=500,

@@ -16,7 +16,6 @@ from torch import nn
 from smoothing.core import Certificate
 from smoothing.registry import Registry
 
-
 SAMPLING, DETERMINISTIC = "sampling", "deterministic"
 
 
