@@ -176,3 +176,19 @@ def test_cifar10_jpeg_is_the_official_order(shared):
     np.testing.assert_array_equal(jpeg.labels[:500], exact.labels)
     train = create_dataset("cifar10-jpeg", "train", root=shared / "data")
     assert len(train) == 50_000 and np.bincount(train.labels).tolist() == [5000] * 10
+
+
+def test_export_weights_drops_training_state(tmp_path):
+    from smoothing.checkpoints import export_weights, read_checkpoint
+
+    model = create_architecture("cifar_resnet20", "cifar10")
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.rand(2, 3, 32, 32)).sum().backward()
+    optimizer.step()
+    save_checkpoint(tmp_path / "c.pth.tar", model, "cifar_resnet20", epoch=4, optimizer=optimizer.state_dict(), lmt_c=0.1)
+    export_weights(tmp_path / "c.pth.tar", tmp_path / "m.pth.tar")
+    exported = read_checkpoint(tmp_path / "m.pth.tar")
+    assert "optimizer" not in exported and exported["epoch"] == 4 and exported["lmt_c"] == 0.1
+    assert (tmp_path / "m.pth.tar").stat().st_size < 0.5 * (tmp_path / "c.pth.tar").stat().st_size
+    loaded, _ = load_checkpoint(tmp_path / "m.pth.tar", "cifar10")
+    assert outputs_equal(model, loaded)

@@ -24,13 +24,13 @@ for _sigma in SIGMAS:
     register_model(f"cifar10-jpeg-resnet20-noise{_sigma}")(partial(_noise_zoo, _sigma))
 
 
-LMT_SWEEP = (("16", "0.05"), ("16", "0.1"))  # (width, c) of results/checkpoints/cifar10-jpeg-lmt/w<width>-c<c>
+LMT_SWEEP = (("16", "0.05"), ("16", "0.1"), ("32", "0.1"), ("32", "0.15"))  # (width, c): cifar10-jpeg-lmt/w<width>-c<c>
 
 
 def _lmt(width: str, c: str) -> ModelSpec:
     return ModelSpec(
         f"cifar10-jpeg-lmt-cnn4c2f-w{width}-c{c}", "cifar10",
-        CHECKPOINTS / "cifar10-jpeg-lmt" / f"w{width}-c{c}" / "checkpoint.pth.tar", method="lmt",
+        CHECKPOINTS / "cifar10-jpeg-lmt" / f"w{width}-c{c}" / "model.pth.tar", method="lmt",
         architecture=f"plain 4C2F conv net, width {width}, no batch norm", trained_on=TRAINED_ON + f", Lipschitz-margin training (c = {c}) from scratch, no noise",
         recipe="results/checkpoints/cifar10-jpeg-lmt/train.sh", source="smoothbench",
     )
