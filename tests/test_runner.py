@@ -70,7 +70,10 @@ def test_missing_suite(capsys):
 
 
 def test_shipped_suites_load():
-    for name in ("quick", "cifar10-paper", "imagenet-paper"):
+    from bench.runner import suite_names
+
+    assert {"quick", "cifar10-jpeg", "cifar10-paper", "imagenet-paper"} <= set(suite_names())
+    for name in suite_names():
         assert load_suite(name).name == name
 
 
