@@ -429,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     savings = commands.add_parser("sequential-savings",
                                   help="samples sequential CERTIFY saves against CERTIFY, same model, images and seeds")
-    savings.add_argument("--model", default="cifar10-demo-resnet20", help="a registered model")
+    savings.add_argument("--model", default="cifar10-jpeg-resnet20-noise0.25", help="a registered model")
     savings.add_argument("--dataset", default="cifar10-embedded", choices=dataset_names())
     savings.add_argument("--sigma", type=float, default=0.25)
     savings.add_argument("--images", type=int, default=20)

@@ -8,10 +8,11 @@ dataset's reported radii (r = 0 is clean accuracy) with 95 % Clopper-Pearson int
 seconds per image with the device they were measured on. The published rows are computed from the logs
 by the same code, with run "published (Cohen et al. 2019)". The CSV holds the numbers; the Markdown is a
 view of it with each dataset's models and their provenance, the paper comparison on the same test images,
-and sampling throughput per device.
+the models trained here (results/trained_models.csv) and sampling throughput per device.
 """
 from __future__ import annotations
 
+from itertools import combinations
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,8 @@ from bench.plots import plot_bounds, plot_certified_accuracy, plot_throughput
 from bench.records import read_runs
 from bench.tables import certified_accuracy, read_certify_log
 from bench.throughput import fast_path_label, summary_frame
+from bench.trained_models import markdown_view as trained_models_view
+from bench.trained_models import trained_models_frame
 from smoothing.datasets import dataset_info
 from smoothing.statistics import clopper_pearson_lower, clopper_pearson_upper
 
@@ -83,15 +86,16 @@ def leaderboard_frame(rows: pd.DataFrame) -> pd.DataFrame:
 
 def paper_comparison(runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     """Our Gaussian-smoothing rows beside Cohen et al.'s released rows at the same sigma on the same test
-    images: per (run, model, dataset, sigma) of ours, both restricted to the test indices both certified.
-    Certified accuracy at the paper's CIFAR-10 radii; tidy (one row per source)."""
+    images: each (run, model, dataset, sigma) of ours whose every test index the paper also certified, and
+    the paper's rows on those indices. Certified accuracy at the paper's CIFAR-10 radii; tidy (one row per
+    source)."""
     rows = []
     ours = runs[(runs["certifier"] == "gaussian") & (runs["dataset"].map(lambda d: dataset_info(d).family) == "cifar10")]
     paper = paper[paper["dataset"] == "cifar10"]
     for (run, model, dataset, sigma), group in ours.groupby(["run", "model", "dataset", "sigma"], sort=True):
         theirs = paper[paper["sigma"] == sigma]
-        shared = sorted(set(group["idx"]) & set(theirs["idx"]))
-        if not shared:
+        shared = sorted(set(group["idx"]))
+        if not set(shared) <= set(theirs["idx"]):
             continue
         for source, label, rows_of in (("this suite", f"{model} on {dataset} ({run})", group),
                                        ("published", f"{theirs['model'].iloc[0]} (Cohen et al. 2019)", theirs)):
@@ -99,6 +103,27 @@ def paper_comparison(runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
             rows.append(dict(sigma=float(sigma), source=source, model=label, images=len(chosen),
                              **{f"r={r:g}": a for r, a in zip(PAPER_CIFAR10_RADII,
                                                              certified_accuracy(chosen, PAPER_CIFAR10_RADII))}))
+    return pd.DataFrame(rows)
+
+
+def pixel_format_comparison(runs: pd.DataFrame) -> pd.DataFrame:
+    """The same model at the same sigma on the same test images of two copies of one dataset (e.g. exact
+    pixels and JPEG): pairs of Gaussian-smoothing runs on different copies whose test indices are identical,
+    so what the pixel format costs is measured on the same images and noise seeds. Certified accuracy at the
+    dataset's reported radii, one row per run of a pair. Tidy."""
+    ours = runs[runs["certifier"] == "gaussian"]
+    ours = ours.assign(family=ours["dataset"].map(lambda d: dataset_info(d).family))
+    rows = []
+    for (family, model, sigma), group in ours.groupby(["family", "model", "sigma"], sort=True):
+        copies = list(group.groupby(["dataset", "run"], sort=True))
+        for (first, first_rows), (second, second_rows) in combinations(copies, 2):
+            if first[0] == second[0] or set(first_rows["idx"]) != set(second_rows["idx"]):
+                continue
+            for (dataset, run), chosen in ((first, first_rows), (second, second_rows)):
+                radii = dataset_info(dataset).reported_radii
+                rows.append(dict(family=family, model=model, sigma=float(sigma), dataset=dataset, run=run,
+                                 images=len(chosen),
+                                 **{f"r={r:g}": a for r, a in zip(radii, certified_accuracy(chosen, radii))}))
     return pd.DataFrame(rows)
 
 
@@ -161,11 +186,29 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
             comparison.to_csv(written[-1], index=False, float_format="%.4f")
             sections += ["", "## Beside the paper, on the same test images", "",
                          "Gaussian smoothing at each sigma: our rows and the rows of Cohen et al.'s released logs "
-                         "(ResNet-110, exact pixels, n = 100,000) restricted to the test indices both certified "
-                         "(`results/paper_comparison.csv`).", ""]
+                         "(ResNet-110, exact pixels, n = 100,000) on the same test images, for each of our runs whose "
+                         "every test image the paper also certified (`results/paper_comparison.csv`).", ""]
             for sigma, group in comparison.groupby("sigma", sort=True):
                 sections += [f"sigma = {sigma:g}", "", tabulate(group.drop(columns="sigma"), headers="keys",
                                                                 tablefmt="github", showindex=False, floatfmt=".3f"), ""]
+    copies = pixel_format_comparison(runs)
+    if len(copies):
+        written.append(results / "pixel_format_comparison.csv")
+        copies.to_csv(written[-1], index=False, float_format="%.4f")
+        sections += ["", "## Exact pixels and JPEG, on the same test images", "",
+                     "Gaussian smoothing, one model at its sigma on the same test indices and noise seeds of two "
+                     "copies of a dataset (`results/pixel_format_comparison.csv`).", "",
+                     tabulate(copies.drop(columns="family"), headers="keys", tablefmt="github", showindex=False,
+                              floatfmt=".3f"), ""]
+    trained = trained_models_frame()
+    if len(trained):
+        written.append(results / "trained_models.csv")
+        trained.to_csv(written[-1], index=False, float_format="%.4f")
+        sections += ["", "## Models trained here", "",
+                     "From each model's training log and `smoothbench evaluate` files beside its checkpoint "
+                     "(`results/trained_models.csv`): epochs, wall time of training, the last epoch's training "
+                     "accuracy under its own noise, and test accuracy clean and under its training noise "
+                     "(one noise draw per image).", "", trained_models_view(trained), ""]
     throughput_files = sorted((results / "throughput").glob("samples_per_s_*.csv"))
     throughput = pd.concat([pd.read_csv(f) for f in throughput_files], ignore_index=True) if throughput_files else None
     if throughput is not None:

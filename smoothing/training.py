@@ -23,6 +23,7 @@ from smoothing.checkpoints import read_checkpoint, save_checkpoint
 from smoothing.sampler import FastPath
 
 CHECKPOINT_NAME = "checkpoint.pth.tar"
+LOG_NAME = "log.tsv"  # one row per finished epoch, LOG_COLUMNS, beside the checkpoint
 LOG_COLUMNS = ["epoch", "seconds", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
 
 
@@ -182,7 +183,7 @@ def train_with_noise(
     device = resolve_device(device) if isinstance(device, str) else device
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path, log_path = outdir / CHECKPOINT_NAME, outdir / "log.tsv"
+    checkpoint_path, log_path = outdir / CHECKPOINT_NAME, outdir / LOG_NAME
     model.to(device)
     optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_size, gamma=config.gamma)

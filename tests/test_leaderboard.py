@@ -7,6 +7,7 @@ from bench.cli import main
 from bench.leaderboard import (
     leaderboard_frame,
     paper_comparison,
+    pixel_format_comparison,
     published_as_runs,
     published_certify_rows,
     regenerate,
@@ -122,19 +123,38 @@ def test_repeated_and_torn_rows_are_counted_once(suite, tmp_path, capsys):
 
 
 def test_paper_comparison_on_the_same_images(suite, tmp_path):
-    """Our Gaussian rows beside the paper's at the same sigma, both restricted to the shared indices."""
+    """Our Gaussian rows beside the paper's at the same sigma on our run's test images, when the paper
+    certified every one of them."""
     ours = read_run(run_suite(suite, tmp_path / "runs", device="cpu")).assign(run="tiny/cpu-fp32")
     paper = pd.DataFrame([dict(dataset="cifar10", model="cohen2019-cifar10-resnet110-noise0.25", sigma=0.25, idx=i,
-                               label=0, predict=0, radius=0.3 * (i % 2), correct=1, seconds=15.0) for i in (0, 100, 200, 7)])
+                               label=0, predict=0, radius=0.3 * (i % 2), correct=1, seconds=15.0)
+                          for i in (0, 100, 200, 300, 400, 7)])
     frame = paper_comparison(ours, paper)
     assert set(frame.sigma) == {0.25} and list(frame.source) == ["this suite", "published"]
-    assert list(frame.images) == [3, 3]  # ours: 0, 100, 200, 300, 400; theirs: 0, 100, 200, 7
+    assert list(frame.images) == [5, 5]  # ours: 0, 100, 200, 300, 400; theirs: those and 7
     published = frame.set_index("source").loc["published"]
     assert published["r=0"] == 1.0 and published["r=0.25"] == pytest.approx(0.0)
     assert paper_comparison(ours, paper.assign(sigma=0.12)).empty
+    assert paper_comparison(ours, paper[paper.idx != 400]).empty  # image 400 not certified by the paper
     ours_row = frame.set_index("source").loc["this suite"]
-    chosen = ours[(ours.certifier == "gaussian") & (ours.sigma == 0.25) & ours.idx.isin([0, 100, 200])]
+    chosen = ours[(ours.certifier == "gaussian") & (ours.sigma == 0.25)]
     assert ours_row["r=0"] == pytest.approx((chosen.correct == 1).mean())
+
+
+def test_pixel_format_comparison_pairs_runs_on_the_same_images():
+    """Exact and JPEG copies of CIFAR-10 are compared only between runs that certified the same indices."""
+    def run(dataset, run_name, indices, radius):
+        return pd.DataFrame([dict(dataset=dataset, model="m", certifier=certifier, sigma=0.25, run=run_name, idx=i,
+                                  label=1, predict=1, radius=radius, correct=1)
+                             for i in indices for certifier in ("gaussian", "pixeldp")])
+
+    runs = pd.concat([run("cifar10-embedded", "exact/cpu", range(0, 500, 5), 0.6),
+                      run("cifar10-jpeg", "jpeg/cpu", range(0, 500, 5), 0.3),
+                      run("cifar10-jpeg", "other/cpu", range(0, 10000, 100), 0.3)], ignore_index=True)
+    frame = pixel_format_comparison(runs)
+    assert list(frame["run"]) == ["exact/cpu", "jpeg/cpu"] and list(frame["images"]) == [100, 100]
+    assert list(frame["r=0.5"]) == [1.0, 0.0] and list(frame["r=0"]) == [1.0, 1.0]
+    assert pixel_format_comparison(runs[runs["dataset"] == "cifar10-jpeg"]).empty  # one copy: nothing to compare
 
 
 def test_published_certify_rows_restrict_to_indices(shared):

@@ -19,8 +19,11 @@ class ModelSpec:
     architecture: str = ""  # provenance, shown beside results: the network in words,
     trained_on: str = ""  # its training data and noise,
     recipe: str = ""  # the command or script that made the checkpoint,
-    source: str = ""  # and who made it
+    source: str = ""  # and who made it,
+    training_device: str = ""  # on what hardware (its training time is read from the log beside the checkpoint)
 
+
+CPU_2_CORES = "2-core CPU (AMD EPYC)"
 
 MODELS: Registry[ModelSpec] = Registry("model", "bench.models")
 register_model = MODELS.register

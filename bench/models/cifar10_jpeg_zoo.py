@@ -4,7 +4,7 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
-from bench.models import ModelSpec, register_model
+from bench.models import CPU_2_CORES, ModelSpec, register_model
 
 CHECKPOINTS = Path(str(resources.files("smoothbench_checkpoints")))
 TRAINED_ON = "CIFAR-10 training set, 50,000 images as JPEG quality 75 (cifar10-jpeg)"
@@ -16,7 +16,7 @@ def _noise_zoo(sigma: str) -> ModelSpec:
         f"cifar10-jpeg-resnet20-noise{sigma}", "cifar10",
         CHECKPOINTS / "cifar10-jpeg-zoo" / f"resnet20-noise{sigma}" / "checkpoint.pth.tar", train_sigma=float(sigma),
         architecture="ResNet-20 (Idelbayev, option A)", trained_on=TRAINED_ON + f", Gaussian noise sigma {sigma}; started from Idelbayev's clean ResNet-20",
-        recipe="results/checkpoints/cifar10-jpeg-zoo/train.sh", source="smoothbench",
+        recipe="results/checkpoints/cifar10-jpeg-zoo/train.sh", source="smoothbench", training_device=CPU_2_CORES,
     )
 
 
@@ -32,7 +32,7 @@ def _lmt(width: str, c: str) -> ModelSpec:
         f"cifar10-jpeg-lmt-cnn4c2f-w{width}-c{c}", "cifar10",
         CHECKPOINTS / "cifar10-jpeg-lmt" / f"w{width}-c{c}" / "model.pth.tar", method="lmt",
         architecture=f"plain 4C2F conv net, width {width}, no batch norm", trained_on=TRAINED_ON + f", Lipschitz-margin training (c = {c}) from scratch, no noise",
-        recipe="results/checkpoints/cifar10-jpeg-lmt/train.sh", source="smoothbench",
+        recipe="results/checkpoints/cifar10-jpeg-lmt/train.sh", source="smoothbench", training_device=CPU_2_CORES,
     )
 
 

@@ -2,7 +2,7 @@
 from importlib import resources
 from pathlib import Path
 
-from bench.models import ModelSpec, register_model
+from bench.models import CPU_2_CORES, ModelSpec, register_model
 
 CHECKPOINTS = Path(str(resources.files("smoothbench_checkpoints")))
 
@@ -13,4 +13,5 @@ def cifar10_demo() -> ModelSpec:
                      train_sigma=0.25, architecture="ResNet-20 (Idelbayev, option A)",
                      trained_on="CIFAR-10 test images 1000-9999 as JPEG, Gaussian noise sigma 0.25; started from "
                                 "Idelbayev's clean ResNet-20",
-                     recipe="results/checkpoints/cifar10-demo/train_demo.py", source="smoothbench")
+                     recipe="results/checkpoints/cifar10-demo/train_demo.py", source="smoothbench",
+                     training_device=CPU_2_CORES)
