@@ -323,5 +323,5 @@ def lipschitz_report(certifier: LipschitzCertifier, images: torch.Tensor, labels
     gradients = observed_gradient_norms(certifier.model, images[:gradient_images])
     return dict(images=len(images), bound=certifier.network.bound, power_iteration_estimate=certifier.network.estimate,
                 max_observed_gradient_norm=max(gradients), median_radius=certified.median().item(),
-                **{f"certified_accuracy_r={r:.4g}": (correct & (certified.cpu() >= r)).float().mean().item()
+                **{f"certified_accuracy_r={r:.4g}": (correct & (certified.cpu() >= r)).sum().item() / len(images)
                    for r in radii})
