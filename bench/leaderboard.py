@@ -159,6 +159,14 @@ def provenance(models: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _csv_section(frame: pd.DataFrame, path: Path, written: list[Path], title: str, text: str,
+                 body: list[str]) -> list[str]:
+    """Write `frame` to `path` (appended to `written`); return its Markdown section naming the file."""
+    written.append(path)
+    frame.to_csv(path, index=False, float_format="%.4f")
+    return ["", f"## {title}", "", f"{text} (`results/{path.name}`).", "", *body]
+
+
 def regenerate(results: Path = Path("results")) -> list[Path]:
     runs = read_runs(results / "runs")
     paper_file = results / "reference" / PAPER_ROWS_FILE
@@ -179,36 +187,29 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
                      markdown_view(group, dataset), "", "Models:", "",
                      tabulate(provenance(sorted(group["model"].unique())), headers="keys", tablefmt="github",
                               showindex=False)]
-    if paper is not None:
-        comparison = paper_comparison(runs, paper)
-        if len(comparison):
-            written.append(results / "paper_comparison.csv")
-            comparison.to_csv(written[-1], index=False, float_format="%.4f")
-            sections += ["", "## Beside the paper, on the same test images", "",
-                         "Gaussian smoothing at each sigma: our rows and the rows of Cohen et al.'s released logs "
-                         "(ResNet-110, exact pixels, n = 100,000) on the same test images, for each of our runs whose "
-                         "every test image the paper also certified (`results/paper_comparison.csv`).", ""]
-            for sigma, group in comparison.groupby("sigma", sort=True):
-                sections += [f"sigma = {sigma:g}", "", tabulate(group.drop(columns="sigma"), headers="keys",
-                                                                tablefmt="github", showindex=False, floatfmt=".3f"), ""]
-    copies = pixel_format_comparison(runs)
-    if len(copies):
-        written.append(results / "pixel_format_comparison.csv")
-        copies.to_csv(written[-1], index=False, float_format="%.4f")
-        sections += ["", "## Exact pixels and JPEG, on the same test images", "",
-                     "Gaussian smoothing, one model at its sigma on the same test indices and noise seeds of two "
-                     "copies of a dataset (`results/pixel_format_comparison.csv`).", "",
-                     tabulate(copies.drop(columns="family"), headers="keys", tablefmt="github", showindex=False,
-                              floatfmt=".3f"), ""]
-    trained = trained_models_frame()
-    if len(trained):
-        written.append(results / "trained_models.csv")
-        trained.to_csv(written[-1], index=False, float_format="%.4f")
-        sections += ["", "## Models trained here", "",
-                     "From each model's training log and `smoothbench evaluate` files beside its checkpoint "
-                     "(`results/trained_models.csv`): epochs, wall time of training, the last epoch's training "
-                     "accuracy under its own noise, and test accuracy clean and under its training noise "
-                     "(one noise draw per image).", "", trained_models_view(trained), ""]
+    if paper is not None and len(comparison := paper_comparison(runs, paper)):
+        sections += _csv_section(
+            comparison, results / "paper_comparison.csv", written, "Beside the paper, on the same test images",
+            "Gaussian smoothing at each sigma: our rows and the rows of Cohen et al.'s released logs (ResNet-110, "
+            "exact pixels, n = 100,000) on the same test images, for each of our runs whose every test image the "
+            "paper also certified",
+            [line for sigma, group in comparison.groupby("sigma", sort=True)
+             for line in (f"sigma = {sigma:g}", "", tabulate(group.drop(columns="sigma"), headers="keys",
+                                                               tablefmt="github", showindex=False, floatfmt=".3f"), "")])
+    if len(copies := pixel_format_comparison(runs)):
+        sections += _csv_section(
+            copies, results / "pixel_format_comparison.csv", written, "Exact pixels and JPEG, on the same test images",
+            "Gaussian smoothing, one model at its sigma on the same test indices and noise seeds of two copies of a "
+            "dataset",
+            [tabulate(copies.drop(columns="family"), headers="keys", tablefmt="github", showindex=False,
+                      floatfmt=".3f"), ""])
+    if len(trained := trained_models_frame()):
+        sections += _csv_section(
+            trained, results / "trained_models.csv", written, "Models trained here",
+            "From each model's training log and `smoothbench evaluate` files beside its checkpoint: epochs, wall "
+            "time of training, the last epoch's training accuracy under its own noise, and test accuracy clean and "
+            "under its training noise, one noise draw per image",
+            [trained_models_view(trained), ""])
     throughput_files = sorted((results / "throughput").glob("samples_per_s_*.csv"))
     throughput = pd.concat([pd.read_csv(f) for f in throughput_files], ignore_index=True) if throughput_files else None
     if throughput is not None:

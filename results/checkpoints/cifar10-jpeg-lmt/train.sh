@@ -6,19 +6,23 @@
 # 0.01, 0.02 and 0.05 learned 3x slower than Adam.) One folder per (width, c), resumable; the sweep of
 # width and c is the arguments:
 #
-#   results/checkpoints/cifar10-jpeg-lmt/train.sh DATA_ROOT WIDTH:C [WIDTH:C ...]
+#   results/checkpoints/cifar10-jpeg-lmt/train.sh DATA_ROOT WIDTH:C[:EPOCHS:LR_STEP] [...]
 #   e.g. results/checkpoints/cifar10-jpeg-lmt/train.sh ../shared/data 16:0.05 16:0.1 32:0.1
 #        EPOCHS=40 results/checkpoints/cifar10-jpeg-lmt/train.sh ../shared/data 32:0.15
+#        results/checkpoints/cifar10-jpeg-lmt/train.sh ../shared/data 32:0.1:60:40   # folder w32-c0.1-e60
+# (WIDTH:C trains EPOCHS epochs, default 30, lr x0.1 after 20, into w<WIDTH>-c<C>; WIDTH:C:EPOCHS:LR_STEP
+# trains EPOCHS epochs, lr x0.1 after LR_STEP, into w<WIDTH>-c<C>-e<EPOCHS>.)
 set -euo pipefail
 data_root=$1
 shift
 here=$(dirname "$0")
 for config in "$@"; do
-  width=${config%%:*} c=${config##*:}
-  smoothbench train cifar10-jpeg "plain_cnn4c2f_w$width" "$here/w$width-c$c" --lmt-c "$c" --noise_sd 0 \
-    --data-root "$data_root" --epochs "${EPOCHS:-30}" --optimizer adam --lr 0.001 --lr_step_size 20 \
-    --weight-decay 0 --batch 128 --workers 1 --device "${DEVICE:-auto}" --resume
+  IFS=: read -r width c epochs lr_step <<< "$config"
+  folder="$here/w$width-c$c${epochs:+-e$epochs}"
+  smoothbench train cifar10-jpeg "plain_cnn4c2f_w$width" "$folder" --lmt-c "$c" --noise_sd 0 \
+    --data-root "$data_root" --epochs "${epochs:-${EPOCHS:-30}}" --optimizer adam --lr 0.001 \
+    --lr_step_size "${lr_step:-20}" --weight-decay 0 --batch 128 --workers 1 --device "${DEVICE:-auto}" --resume
   # The committed model: the weights and recipe fields without Adam's state (checkpoint.pth.tar stays local).
   python -c "import sys; from smoothing.checkpoints import export_weights; export_weights(*sys.argv[1:])" \
-    "$here/w$width-c$c/checkpoint.pth.tar" "$here/w$width-c$c/model.pth.tar"
+    "$folder/checkpoint.pth.tar" "$folder/model.pth.tar"
 done
