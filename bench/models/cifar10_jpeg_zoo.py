@@ -24,17 +24,19 @@ for _sigma in SIGMAS:
     register_model(f"cifar10-jpeg-resnet20-noise{_sigma}")(partial(_noise_zoo, _sigma))
 
 
-LMT_SWEEP = (("16", "0.05"), ("16", "0.1"), ("32", "0.1"), ("32", "0.15"))  # (width, c): cifar10-jpeg-lmt/w<width>-c<c>
+# (width, c, epochs): folder cifar10-jpeg-lmt/w<width>-c<c>, or w<width>-c<c>-e<epochs> where epochs is given
+LMT_SWEEP = (("16", "0.05", ""), ("16", "0.1", ""), ("32", "0.1", ""), ("32", "0.15", ""), ("32", "0.1", "60"))
 
 
-def _lmt(width: str, c: str) -> ModelSpec:
+def _lmt(folder: str, width: str, c: str) -> ModelSpec:
     return ModelSpec(
-        f"cifar10-jpeg-lmt-cnn4c2f-w{width}-c{c}", "cifar10",
-        CHECKPOINTS / "cifar10-jpeg-lmt" / f"w{width}-c{c}" / "model.pth.tar", method="lmt",
+        f"cifar10-jpeg-lmt-cnn4c2f-{folder}", "cifar10",
+        CHECKPOINTS / "cifar10-jpeg-lmt" / folder / "model.pth.tar", method="lmt",
         architecture=f"plain 4C2F conv net, width {width}, no batch norm", trained_on=TRAINED_ON + f", Lipschitz-margin training (c = {c}) from scratch, no noise",
         recipe="results/checkpoints/cifar10-jpeg-lmt/train.sh", source="smoothbench", training_device=CPU_2_CORES,
     )
 
 
-for _width, _c in LMT_SWEEP:
-    register_model(f"cifar10-jpeg-lmt-cnn4c2f-w{_width}-c{_c}")(partial(_lmt, _width, _c))
+for _width, _c, _epochs in LMT_SWEEP:
+    _folder = f"w{_width}-c{_c}" + (f"-e{_epochs}" if _epochs else "")
+    register_model(f"cifar10-jpeg-lmt-cnn4c2f-{_folder}")(partial(_lmt, _folder, _width, _c))
