@@ -64,6 +64,17 @@ def batch_size_argument(text: str) -> int | str:
     return int(text)
 
 
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """A command's result frame as CSV at `path`, its folder created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+
+
+def _stacked_images(data: torch.utils.data.Dataset, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images at `positions` as one batch, and their labels."""
+    return torch.stack([data[p][0] for p in positions]), torch.tensor([data[p][1] for p in positions])
+
+
 def _add_smoothing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", choices=dataset_names(), help="which dataset")
     parser.add_argument("base_classifier", help="checkpoint of the base classifier (checkpoint.pth.tar)")
@@ -183,7 +194,7 @@ def evaluate_command(args: argparse.Namespace) -> None:
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch, shuffle=False)
     rows = []
     for path in args.checkpoints:
-        model, checkpoint = load_checkpoint(path, args.dataset, args.arch, device)
+        model, _ = load_checkpoint(path, args.dataset, args.arch, device)
         for noise_sd in args.noise_sd:
             torch.manual_seed(args.seed)
             loss, accuracy = run_epoch(model, loader, noise_sd, device, description=f"{Path(path).parent.name} {noise_sd:g}")
@@ -192,8 +203,7 @@ def evaluate_command(args: argparse.Namespace) -> None:
     frame = pd.DataFrame(rows)
     print(tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.out, index=False)
+        _write_csv(frame, Path(args.out))
 
 
 def table_command(args: argparse.Namespace) -> None:
@@ -206,8 +216,7 @@ def table_command(args: argparse.Namespace) -> None:
     print(markdown)
     if args.out:
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(out.with_suffix(".csv"), index=False)
+        _write_csv(frame, out.with_suffix(".csv"))
         out.with_suffix(".md").write_text(markdown + "\n")
         out.with_suffix(".tex").write_text(latex + "\n")
 
@@ -215,8 +224,7 @@ def table_command(args: argparse.Namespace) -> None:
 def bounds_command(args: argparse.Namespace) -> None:
     frame = bounds_frame(args.sigmas, args.p_a)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.out, index=False)
+        _write_csv(frame, Path(args.out))
     print(tabulate(bounds_table(frame), headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
 
 
@@ -273,8 +281,7 @@ def throughput_command(args: argparse.Namespace) -> None:
                            for arch in args.arch for fast_path in fast_paths], ignore_index=True)
     print(tabulate(frame.drop(columns=["torch"], errors="ignore"), headers="keys", tablefmt="github", showindex=False, floatfmt=",.3f"))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.out, index=False)
+        _write_csv(frame, Path(args.out))
 
 
 def sequential_savings_command(args: argparse.Namespace) -> None:
@@ -288,8 +295,7 @@ def lipschitz_command(args: argparse.Namespace) -> None:
     info = dataset_info(args.dataset)
     data = create_dataset(args.dataset, args.split, args.data_root)
     positions = [position for position, _ in selected_images(data, args.skip, args.max)]
-    images = torch.stack([data[p][0] for p in positions])
-    labels = torch.tensor([data[p][1] for p in positions])
+    images, labels = _stacked_images(data, positions)
     rows = []
     for path in args.checkpoints:
         model, checkpoint = load_checkpoint(path, args.dataset, args.arch)
@@ -300,8 +306,7 @@ def lipschitz_command(args: argparse.Namespace) -> None:
     frame = pd.DataFrame(rows)
     print(tabulate(frame.drop(columns=["dataset"]), headers="keys", tablefmt="github", showindex=False, floatfmt=".4g"))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.out, index=False)
+        _write_csv(frame, Path(args.out))
 
 
 def audit_command(args: argparse.Namespace) -> None:
@@ -310,8 +315,7 @@ def audit_command(args: argparse.Namespace) -> None:
     positions, official = zip(*selected_images(data, args.skip, args.max))
     model, _ = load_checkpoint(args.checkpoint, args.dataset, args.arch)
     if args.method == "lipschitz-margin":
-        images = torch.stack([data[p][0] for p in positions])
-        labels = torch.tensor([data[p][1] for p in positions])
+        images, labels = _stacked_images(data, positions)
         frame = audit_lipschitz(LipschitzCertifier.for_model(model, info.input_shape), images, labels, official,
                                 steps=args.steps, restarts=args.restarts, seed=args.seed)
         inside = "fooled_within_radius"
@@ -326,8 +330,7 @@ def audit_command(args: argparse.Namespace) -> None:
     print(tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g"))
     print(f"{len(frame)} certified images attacked; successes inside the certified radius: {int(frame[inside].sum())}")
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.out, index=False)
+        _write_csv(frame, Path(args.out))
     if frame[inside].any():
         raise ValueError(f"an attack succeeded inside a certified radius (rows with {inside} = True): a soundness bug")
 
@@ -335,9 +338,7 @@ def audit_command(args: argparse.Namespace) -> None:
 def leaderboard_command(args: argparse.Namespace) -> None:
     results = Path(args.results)
     if args.reference_logs:
-        certify_rows = published_certify_rows(Path(args.reference_logs))
-        (results / "reference" / PAPER_ROWS_FILE).parent.mkdir(parents=True, exist_ok=True)
-        certify_rows.to_csv(results / "reference" / PAPER_ROWS_FILE, index=False)
+        _write_csv(published_certify_rows(Path(args.reference_logs)), results / "reference" / PAPER_ROWS_FILE)
     for path in regenerate(results):
         print(path)
 

@@ -22,7 +22,7 @@ from baselines.bounds import bounds_frame
 from bench.models import MODELS, create_model_spec
 from bench.plots import plot_bounds, plot_certified_accuracy, plot_throughput
 from bench.records import read_runs
-from bench.tables import certified_accuracy, read_certify_log
+from bench.tables import accuracy_columns, certified_accuracy, read_certify_log
 from bench.throughput import fast_path_label, summary_frame
 from bench.trained_models import markdown_view as trained_models_view
 from bench.trained_models import trained_models_frame
@@ -101,8 +101,7 @@ def paper_comparison(runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
                                        ("published", f"{theirs['model'].iloc[0]} (Cohen et al. 2019)", theirs)):
             chosen = rows_of[rows_of["idx"].isin(shared)]
             rows.append(dict(sigma=float(sigma), source=source, model=label, images=len(chosen),
-                             **{f"r={r:g}": a for r, a in zip(PAPER_CIFAR10_RADII,
-                                                             certified_accuracy(chosen, PAPER_CIFAR10_RADII))}))
+                             **accuracy_columns(chosen, PAPER_CIFAR10_RADII)))
     return pd.DataFrame(rows)
 
 
@@ -120,10 +119,8 @@ def pixel_format_comparison(runs: pd.DataFrame) -> pd.DataFrame:
             if first[0] == second[0] or set(first_rows["idx"]) != set(second_rows["idx"]):
                 continue
             for (dataset, run), chosen in ((first, first_rows), (second, second_rows)):
-                radii = dataset_info(dataset).reported_radii
                 rows.append(dict(family=family, model=model, sigma=float(sigma), dataset=dataset, run=run,
-                                 images=len(chosen),
-                                 **{f"r={r:g}": a for r, a in zip(radii, certified_accuracy(chosen, radii))}))
+                                 images=len(chosen), **accuracy_columns(chosen, dataset_info(dataset).reported_radii)))
     return pd.DataFrame(rows)
 
 

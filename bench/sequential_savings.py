@@ -14,7 +14,7 @@ import pandas as pd
 
 from bench.models import create_model_spec
 from bench.runner import pending_units, selected_images
-from bench.tables import certified_accuracy
+from bench.tables import accuracy_columns
 from bench.tsv import ResumableTSV
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth
@@ -55,5 +55,5 @@ def savings_summary(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Samples, seconds and certified accuracy at the dataset's reported radii, per method."""
     radii = dataset_info(dataset).reported_radii
     return pd.DataFrame([dict(method=method, samples=group["samples"].sum(), seconds=group["seconds"].sum(),
-                              **{f"r={r:g}": a for r, a in zip(radii, certified_accuracy(group, radii))})
+                              **accuracy_columns(group, radii))
                          for method, group in frame.groupby("method")])

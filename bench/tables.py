@@ -60,6 +60,11 @@ def certified_accuracy(rows: pd.DataFrame, radii: Sequence[float]) -> list[float
     return [float(((rows["correct"] == 1) & (rows["radius"] >= r)).mean()) for r in radii]
 
 
+def accuracy_columns(rows: pd.DataFrame, radii: Sequence[float]) -> dict[str, float]:
+    """Certified accuracy of `rows` at each radius, keyed "r=<radius>" (the column names of tidy tables)."""
+    return {f"r={r:g}": a for r, a in zip(radii, certified_accuracy(rows, radii))}
+
+
 def accuracy_frame(logs: dict[str, pd.DataFrame], radii: Sequence[float]) -> pd.DataFrame:
     """Tidy frame: log, radius, accuracy, best (the largest accuracy at that radius; ties all best)."""
     frame = pd.DataFrame(

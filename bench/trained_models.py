@@ -11,8 +11,9 @@ from bench.models import MODELS, ModelSpec, create_model_spec
 from smoothing.training import LOG_NAME
 
 EVALUATION_FILES = "accuracy_*.csv"
-COLUMNS = ["model", "architecture", "training_device", "epochs", "training_hours", "train_acc",
-           "dataset", "split", "images", "noise_sd", "accuracy"]
+TRAINING_COLUMNS = ["model", "architecture", "training_device", "epochs", "training_hours", "train_acc"]
+EVALUATION_COLUMNS = ["dataset", "split", "images", "noise_sd", "accuracy"]  # of `smoothbench evaluate`'s rows
+COLUMNS = TRAINING_COLUMNS + EVALUATION_COLUMNS
 
 
 def _rows_of(spec: ModelSpec) -> list[dict]:
@@ -25,8 +26,7 @@ def _rows_of(spec: ModelSpec) -> list[dict]:
     if not evaluations:
         return [trained]
     frame = pd.concat(evaluations, ignore_index=True)
-    return [dict(trained, **{k: row[k] for k in ("dataset", "split", "images", "noise_sd", "accuracy")})
-            for _, row in frame.iterrows()]
+    return [dict(trained, **row) for row in frame[EVALUATION_COLUMNS].to_dict("records")]
 
 
 def trained_models_frame(specs: list[ModelSpec] | None = None) -> pd.DataFrame:
