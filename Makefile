@@ -22,11 +22,9 @@ test: install
 benchmark: install
 	$(BIN)/python -m pytest bench --benchmark-enable --benchmark-columns=mean,stddev,rounds
 
-# The GPU targets of the throughput benchmark (ResNet-110 on CIFAR-10, ResNet-50 on ImageNet, fp32 and bf16,
-# eager and compiled); commit the CSVs, named after the GPU, with this command.
-GPU_TAG ?= cuda
+# The GPU measurement of issue 13 (CUDA tests, throughput of ResNet-110 and ResNet-50 in fp32 and bf16, eager and
+# compiled, peak memory, CERTIFY seconds beside the reference): bench/accelerator/measure.sh, its CSVs named after
+# the GPU in GPU_OUT, to be copied into results/throughput/. REFERENCE_CORE: a copy of locuslab/smoothing's core.py.
+GPU_OUT ?= gpu-measure
 benchmark-gpu: install
-	$(BIN)/smoothbench throughput --arch cifar_resnet110 --dataset cifar10 --precision fp32 bf16 --compile \
-		--batch 2000 --n 40000 --device cuda --out results/throughput/samples_per_s_$(GPU_TAG)_cifar10.csv
-	$(BIN)/smoothbench throughput --arch resnet50 --dataset imagenet --precision fp32 bf16 --compile --channels-last \
-		--batch 500 --n 10000 --device cuda --out results/throughput/samples_per_s_$(GPU_TAG)_imagenet.csv
+	PATH=$(BIN):$$PATH REFERENCE_CORE=$(REFERENCE_CORE) bench/accelerator/measure.sh $(GPU_OUT)

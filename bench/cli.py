@@ -10,6 +10,7 @@ import dataclasses
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -44,7 +45,7 @@ from bench.tables import (
     read_certify_log,
     run_accuracy_frame,
 )
-from bench.throughput import peak_memory, samples_per_second, time_certification
+from bench.throughput import certification_summary, peak_memory, samples_per_second, time_certification
 from bench.tsv import ResumableTSV
 from smoothing.architectures import architecture_names, create_architecture
 from smoothing.batch_size import auto_batch_size, cache_path
@@ -266,22 +267,25 @@ def throughput_command(args: argparse.Namespace) -> None:
     fast_paths = [FastPath(precision, args.channels_last, compile) for precision in args.precision
                   for compile in ([False, True] if args.compile else [False])]
     if args.memory:
-        frame = pd.concat([peak_memory(arch, args.dataset, args.memory, args.batch, args.device) for arch in args.arch],
-                          ignore_index=True)
+        parts = [partial(peak_memory, arch, args.dataset, args.memory, args.batch, args.device) for arch in args.arch]
     elif args.certify_images:
-        frame = pd.concat([time_certification(arch, args.dataset, fast_path, args.n0, args.n, args.batch,
-                                              args.certify_images, device=args.device, reference_core=args.reference_core)
-                           for arch in args.arch for fast_path in fast_paths], ignore_index=True)
-        summary = frame.groupby(["arch", "fast_path", "method"], sort=False)["seconds"].mean().unstack("method")
-        for method in summary.columns.drop("ours"):
-            summary[f"{method} / ours"] = summary[method] / summary["ours"]
-        print(tabulate(summary.reset_index(), headers="keys", tablefmt="github", showindex=False, floatfmt=",.3f"))
+        parts = [partial(time_certification, arch, args.dataset, fast_path, args.n0, args.n, args.batch,
+                         args.certify_images, device=args.device, reference_core=args.reference_core)
+                 for arch in args.arch for fast_path in fast_paths]
     else:
-        frame = pd.concat([samples_per_second(arch, args.dataset, fast_path, args.batch, args.n, args.device)
-                           for arch in args.arch for fast_path in fast_paths], ignore_index=True)
-    print(tabulate(frame.drop(columns=["torch"], errors="ignore"), headers="keys", tablefmt="github", showindex=False, floatfmt=",.3f"))
-    if args.out:
-        _write_csv(frame, Path(args.out))
+        parts = [partial(samples_per_second, arch, args.dataset, fast_path, args.batch, args.n, args.device)
+                 for arch in args.arch for fast_path in fast_paths]
+    frames = []
+    for measure in parts:  # the CSV is rewritten after each part, so a run stopped midway keeps what it measured
+        frames.append(measure())
+        frame = pd.concat(frames, ignore_index=True)
+        if args.out:
+            _write_csv(frame, Path(args.out))
+    if args.certify_images:
+        print(tabulate(certification_summary(frame).drop(columns="device"), headers="keys", tablefmt="github",
+                       showindex=False, floatfmt=",.3f"))
+    print(tabulate(frame.drop(columns=["torch"], errors="ignore"), headers="keys", tablefmt="github", showindex=False,
+                   floatfmt=",.3f"))
 
 
 def sequential_savings_command(args: argparse.Namespace) -> None:

@@ -20,10 +20,10 @@ from tabulate import tabulate
 
 from baselines.bounds import bounds_frame
 from bench.models import MODELS, create_model_spec
-from bench.plots import plot_bounds, plot_certified_accuracy, plot_throughput
+from bench.plots import plot_bounds, plot_certified_accuracy, plot_certify_seconds, plot_throughput
 from bench.records import read_runs
 from bench.tables import accuracy_columns, certified_accuracy, read_certify_log
-from bench.throughput import fast_path_label, summary_frame
+from bench.throughput import certification_summary, fast_path_label, memory_summary, summary_frame
 from bench.trained_models import markdown_view as trained_models_view
 from bench.trained_models import trained_models_frame
 from smoothing.datasets import dataset_info
@@ -164,6 +164,22 @@ def _csv_section(frame: pd.DataFrame, path: Path, written: list[Path], title: st
     return ["", f"## {title}", "", f"{text} (`results/{path.name}`).", "", *body]
 
 
+def _throughput_frame(results: Path, prefix: str) -> pd.DataFrame | None:
+    """All results/throughput/<prefix>_*.csv files in one frame, or None where there is none."""
+    files = sorted((results / "throughput").glob(f"{prefix}_*.csv"))
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True) if files else None
+
+
+def _per_device_section(title: str, intro: str, summary: pd.DataFrame) -> list[str]:
+    """A leaderboard section with one table per device of `summary`."""
+    lines = ["", f"## {title}", "", intro, ""]
+    for device, group in summary.groupby("device", sort=True):
+        table = group.drop(columns="device").dropna(axis=1, how="all")  # e.g. no reference core timed there
+        lines += [f"{device}:", "", tabulate(table, headers="keys", tablefmt="github", showindex=False,
+                                             floatfmt=",.3f"), ""]
+    return lines
+
+
 def regenerate(results: Path = Path("results")) -> list[Path]:
     runs = read_runs(results / "runs")
     paper_file = results / "reference" / PAPER_ROWS_FILE
@@ -207,20 +223,29 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
             "time of training, the last epoch's training accuracy under its own noise, and test accuracy clean and "
             "under its training noise, one noise draw per image",
             [trained_models_view(trained), ""])
-    throughput_files = sorted((results / "throughput").glob("samples_per_s_*.csv"))
-    throughput = pd.concat([pd.read_csv(f) for f in throughput_files], ignore_index=True) if throughput_files else None
+    throughput = _throughput_frame(results, "samples_per_s")
     if throughput is not None:
-        summary = summary_frame(throughput)
-        sections += ["", "## Sampling throughput", "",
-                     "Noisy samples per second on one image (`smoothbench throughput`, results/throughput/), per "
-                     "device: the plain forward pass of the same net, fast path and batch is the ceiling; seconds "
-                     "per image are for n0 + n = 100,100 samples at our rate.", ""]
-        for device, group in summary.groupby("device", sort=True):
-            sections += [f"{device}:", "", tabulate(group.drop(columns="device"), headers="keys", tablefmt="github",
-                                                    showindex=False, floatfmt=",.3f"), ""]
+        sections += _per_device_section(
+            "Sampling throughput", "Noisy samples per second on one image (`smoothbench throughput`, "
+            "results/throughput/samples_per_s_*.csv): the plain forward pass of the same net, fast path and batch is "
+            "the ceiling; seconds per image are for n0 + n = 100,100 samples at our rate.", summary_frame(throughput))
+    if (seconds := _throughput_frame(results, "certify_seconds")) is not None:
+        sections += _per_device_section(
+            "CERTIFY seconds per image", "Wall seconds of one CERTIFY (n0 + n samples, random weights, mean over "
+            "the images; `smoothbench throughput --certify-images`, results/throughput/certify_seconds_*.csv): ours "
+            "with each fast path beside the reference-style loop and Cohen et al.'s own code/core.py, both as "
+            "released (fp32, eager), on the same net, batch and inputs; `X / ours` is our speed-up.",
+            certification_summary(seconds))
+    if (memory := _throughput_frame(results, "peak_memory")) is not None:
+        sections += _per_device_section(
+            "Peak memory of sampling", "Peak memory of sampling n noisy copies of one image in MiB "
+            "(`smoothbench throughput --memory`, results/throughput/peak_memory_*.csv): it is bounded by the "
+            "batch, not by n.", memory_summary(memory))
     written[1].write_text("\n".join(sections).rstrip("\n") + "\n")
     plots = results / "plots"
     written += plot_certified_accuracy(runs, plots) + plot_bounds(bounds_frame(), plots)
     if throughput is not None:
         written += plot_throughput(throughput.assign(fast_path=fast_path_label(throughput)), plots)
+    if seconds is not None:
+        written += plot_certify_seconds(seconds, plots)
     return written

@@ -162,6 +162,25 @@ def summary_frame(throughput: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
+def certification_summary(seconds: pd.DataFrame) -> pd.DataFrame:
+    """One row per (device, arch, fast path, n0, n, batch) of `time_certification` rows: mean seconds per
+    image of each method, and each other method's seconds over ours (its time / our time: our speed-up).
+    The reference-style loop and the reference's own certify run as released: fp32, eager."""
+    keys = ["device", "arch", "fast_path", "n0", "n", "batch"]
+    wide = seconds.groupby(keys + ["method"], sort=False)["seconds"].mean().unstack("method")
+    summary = wide[["ours", *wide.columns.drop("ours")]].add_suffix(" s")
+    for method in wide.columns.drop("ours"):
+        summary[f"{method} / ours"] = wide[method] / wide["ours"]
+    return summary.rename_axis(columns=None).reset_index()
+
+
+def memory_summary(memory: pd.DataFrame) -> pd.DataFrame:
+    """Peak memory of `peak_memory` rows in MiB, one column per n: flat in n means O(batch), not O(n)."""
+    wide = memory.assign(peak_mib=memory["peak_bytes"] / 2**20).pivot_table(
+        index=["device", "measure", "arch", "batch"], columns="n", values="peak_mib", sort=False).sort_index(axis=1)
+    return wide.rename(columns=lambda n: f"n={n:,} MiB").rename_axis(columns=None).reset_index()
+
+
 def _resident_peak_bytes() -> int:
     with open("/proc/self/status") as f:
         return int(dict(line.split(":", 1) for line in f)["VmHWM"].split()[0]) * 1024

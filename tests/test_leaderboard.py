@@ -14,7 +14,7 @@ from bench.leaderboard import (
 )
 from bench.records import read_run
 from bench.runner import run_suite
-from bench.throughput import summary_frame
+from bench.throughput import certification_summary, memory_summary, summary_frame
 
 
 def digest(paths):
@@ -25,15 +25,61 @@ def test_leaderboard_regenerates_deterministically(suite, tmp_path):
     run_suite(suite, tmp_path / "runs", device="cpu")
     assert main(["throughput", "--arch", "cifar_resnet20", "--batch", "10", "--n", "20", "--device", "cpu",
                  "--out", str(tmp_path / "throughput" / "samples_per_s_cpu.csv")]) == 0
+    assert main(["throughput", "--arch", "cifar_resnet20", "--certify-images", "1", "--n0", "4", "--n", "16",
+                 "--batch", "8", "--device", "cpu", "--out", str(tmp_path / "throughput" / "certify_seconds_cpu.csv")]) == 0
+    assert main(["throughput", "--arch", "cifar_resnet20", "--memory", "8", "16", "--batch", "8", "--device", "cpu",
+                 "--out", str(tmp_path / "throughput" / "peak_memory_cpu.csv")]) == 0
     first = regenerate(tmp_path)
     names = {p.name for p in first}
-    assert {"leaderboard.md", "leaderboard.csv", "bounds.png", "bounds.pdf", "throughput.png"} <= names
+    assert {"leaderboard.md", "leaderboard.csv", "bounds.png", "bounds.pdf", "throughput.png",
+            "certify_seconds.png"} <= names
     assert "certified_accuracy_tiny_cpu-fp32.png".replace("tiny", suite.name) in names
     second = regenerate(tmp_path)
     assert digest(first) == digest(second)  # same inputs, same bytes (no timestamps)
     text = (tmp_path / "leaderboard.md").read_text()
     assert "## cifar10-embedded" in text and "lipschitz-margin" in text and "r=0.25" in text
     assert "## Sampling throughput" in text and "ours_seconds_per_image_n100k" in text
+    assert "## CERTIFY seconds per image" in text and "reference-style / ours" in text
+    assert "## Peak memory of sampling" in text and "n=16 MiB" in text
+
+
+def test_certification_summary_means_and_speed_ups():
+    rows = [dict(device="gpu", arch="net", fast_path=path, n0=10, n=100, batch=50, method=method, image=image,
+                 seconds=seconds)
+            for path, scale in [("fp32", 1.0), ("bf16+compile", 0.25)]
+            for image, extra in [(0, 0.0), (1, 0.2)]
+            for method, seconds in [("ours", scale * 2 + extra), ("reference (locuslab core.py)", 4.0 + extra)]]
+    summary = certification_summary(pd.DataFrame(rows)).set_index("fast_path")
+    assert list(summary.index) == ["fp32", "bf16+compile"]  # the order they were measured in
+    assert summary.loc["fp32", "ours s"] == pytest.approx(2.1)
+    assert summary.loc["bf16+compile", "ours s"] == pytest.approx(0.6)
+    assert summary.loc["bf16+compile", "reference (locuslab core.py) / ours"] == pytest.approx(4.1 / 0.6)
+
+
+def test_memory_summary_has_one_column_per_n_in_order():
+    memory = pd.DataFrame(dict(device="gpu", measure="cuda max_memory_allocated", arch="net", batch=4,
+                               n=[1000, 100, 10_000], peak_bytes=[2 * 2**20, 2**20, 2 * 2**20]))
+    summary = memory_summary(memory)
+    assert list(summary.columns[-3:]) == ["n=100 MiB", "n=1,000 MiB", "n=10,000 MiB"]
+    assert summary.iloc[0]["n=100 MiB"] == 1 and summary.iloc[0]["n=10,000 MiB"] == 2
+
+
+def test_throughput_keeps_the_parts_measured_before_a_failure(tmp_path, monkeypatch, capsys):
+    """A step stopped midway (time limit, error) keeps every fast path it finished in its CSV."""
+    import bench.cli
+    from bench.throughput import samples_per_second
+
+    def fails_on_bf16(arch, dataset, fast_path, *args):
+        if fast_path.precision == "bf16":
+            raise RuntimeError("out of time")
+        return samples_per_second(arch, dataset, fast_path, *args)
+
+    monkeypatch.setattr(bench.cli, "samples_per_second", fails_on_bf16)
+    out = tmp_path / "throughput.csv"
+    assert main(["throughput", "--arch", "cifar_resnet20", "--batch", "10", "--n", "20", "--device", "cpu",
+                 "--precision", "fp32", "bf16", "--out", str(out)]) == 2
+    assert "out of time" in capsys.readouterr().err
+    assert set(pd.read_csv(out).precision) == {"fp32"}
 
 
 def test_published_rows(shared):
