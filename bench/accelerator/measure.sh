@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The first accelerator run of issue 13, in one script (at most 7 minutes: the sum of the step limits): the CUDA-only tests,
-# throughput of ResNet-110 (CIFAR-10) and ResNet-50 (ImageNet) in fp32 and bf16, eager and compiled
-# (channels_last for ResNet-50), peak GPU memory against n up to 100,000, and CERTIFY seconds per image at
-# n = 100,000 beside the real reference implementation. Every step has its own time limit, so a slow step
-# costs only itself; each writes its CSV under OUT after every measured part (a stopped step keeps what it
-# measured), the output goes to log.txt, and status.tsv lists every step's exit status and seconds.
+# The first accelerator run of issue 13, in one script (at most 8.3 minutes, the sum of the step limits;
+# about 6 on an H100): the CUDA-only tests, throughput of ResNet-110 (CIFAR-10) and ResNet-50 (ImageNet) in
+# fp32 and bf16, eager and compiled (channels_last for ResNet-50), peak GPU memory against n up to 100,000,
+# and CERTIFY seconds per image at n = 100,000 beside the real reference implementation. Every step has its
+# own time limit, so a slow step costs only itself; each writes its CSV under OUT after every measured part
+# (a stopped step keeps what it measured), the output goes to log.txt, and status.tsv lists every step's
+# exit status and seconds.
 #
 #   bench/accelerator/measure.sh OUT [--dry-run]
 #   REFERENCE_CORE=gpu-carry/reference/core.py bench/accelerator/measure.sh "$OUT"
@@ -15,12 +16,7 @@ set -uo pipefail
 out=${1:?usage: bench/accelerator/measure.sh OUT [--dry-run]}
 mode=${2:-}
 mkdir -p "$out"
-python -c "import bench" 2>/dev/null || export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-if ! command -v smoothbench >/dev/null; then  # not installed (pip install -e . --no-deps): run the CLI module
-  bin=$(mktemp -d)
-  printf '#!/bin/sh\nexec python -m bench.cli "$@"\n' > "$bin/smoothbench" && chmod +x "$bin/smoothbench"
-  export PATH=$bin:$PATH
-fi
+source "$(dirname "$0")/install.sh"
 if [ "$mode" = --dry-run ]; then
   device=cpu tag=dry-run compile=""
   cifar=(--batch 8 --n 16) imagenet=(--batch 2 --n 4) memory=(--batch 8 --memory 16 64) certify=(--n 32 --n0 8 --batch 16)
@@ -51,7 +47,7 @@ step throughput-imagenet 100 smoothbench throughput --arch resnet50 --dataset im
   $compile --channels-last "${imagenet[@]}" --device "$device" --out "$out/samples_per_s_${tag}_imagenet.csv"
 step peak-memory 35 smoothbench throughput --arch cifar_resnet110 --dataset cifar10 "${memory[@]}" --device "$device" \
   --out "$out/peak_memory_${tag}.csv"
-step certify-seconds 110 smoothbench throughput --arch cifar_resnet110 --dataset cifar10 --certify-images 2 \
+step certify-seconds 170 smoothbench throughput --arch cifar_resnet110 --dataset cifar10 --certify-images 2 \
   --precision fp32 bf16 $compile "${certify[@]}" "${reference[@]}" --device "$device" \
   --out "$out/certify_seconds_${tag}_cifar10.csv"
 cat "$out/status.tsv"

@@ -13,7 +13,7 @@ set -uo pipefail
 out=${1:?usage: bench/accelerator/zoo.sh OUT DATA_ROOT [--dry-run]}
 data=${2:?usage: bench/accelerator/zoo.sh OUT DATA_ROOT [--dry-run]}
 mode=${3:-}
-python -c "import bench" 2>/dev/null || export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+source "$(dirname "$0")/install.sh"
 epochs=${EPOCHS:-30} n=${N:-10000} sigmas=${SIGMAS:-0.12 0.25 0.50 1.00}
 if [ "$mode" = --dry-run ]; then
   device=cpu arch=cifar_resnet20 epochs=1 n=100 extra=(--train-images 512) select=(--max 40) fast=(--batch 100)
