@@ -29,6 +29,11 @@ fi
 reference=()
 [ -n "${REFERENCE_CORE:-}" ] && [ "$device" = cuda ] && reference=(--reference-core "$REFERENCE_CORE")
 printf 'step\texit_status\tseconds\n' > "$out/status.tsv"
+{  # the machine: GPU, driver, torch, and the CPU threads torch uses against those this process may run on
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  python -c "import os, torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'threads',
+torch.get_num_threads(), 'of', len(os.sched_getaffinity(0)), 'usable cpus')"
+} > "$out/machine.txt" 2>&1
 
 step() {  # step NAME LIMIT_S COMMAND...: run under the time limit, log its output, record its exit status
   local name=$1 limit=$2 started=$SECONDS
