@@ -117,28 +117,32 @@ def plot_bounds(bounds: pd.DataFrame, out_dir: Path) -> list[Path]:
     return save(figure, out_dir / "bounds")
 
 
+def _bars_per_panel(frame: pd.DataFrame, x: str, xlabel: str, title: str, **bar_options) -> sns.FacetGrid:
+    """Horizontal bars of `x` per fast path and method, one panel per value of frame["panel"] (sorted),
+    each panel on its own scale and with only its own fast paths."""
+    grid = sns.catplot(data=frame.sort_values("panel", kind="stable"), x=x, y="fast_path", hue="method", col="panel", col_wrap=3,
+                       kind="bar", height=3.0, aspect=1.6, sharex=False, sharey=False, palette=PALETTE, **bar_options)
+    grid.set_axis_labels(xlabel, "")
+    grid.set_titles("{col_name}", size=8)
+    grid.figure.suptitle(title, y=1.05)
+    return grid
+
+
 def plot_throughput(throughput: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Noisy samples per second, one panel per (device, net) measured, each on its own scale: the plain
     forward pass (ceiling) beside the samplers for each fast path."""
-    panels = throughput.assign(panel=throughput["device"] + "\n" + throughput["arch"]).sort_values(["device", "arch"])
-    grid = sns.catplot(data=panels, x="samples_per_s", y="fast_path", hue="method", col="panel", col_wrap=3,
-                       kind="bar", height=3.0, aspect=1.6, sharex=False, sharey=False, palette=PALETTE)
-    grid.set_axis_labels("noisy samples per second", "")
+    grid = _bars_per_panel(throughput.assign(panel=throughput["device"] + "\n" + throughput["arch"]),
+                           "samples_per_s", "noisy samples per second",
+                           "Sampling throughput against the forward-pass ceiling")
     for axis in grid.axes.flat:
         axis.xaxis.set_major_formatter(EngFormatter(sep=""))  # 100k, not 100000 crowding the next tick
-    grid.set_titles("{col_name}", size=8)
-    grid.figure.suptitle("Sampling throughput against the forward-pass ceiling", y=1.05)
     return save(grid.figure, out_dir / "throughput")
 
 
 def plot_certify_seconds(seconds: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Seconds per CERTIFY of one image, one panel per (device, net, n): ours with each fast path beside
     the reference implementations run as released, mean over the timed images."""
-    panels = seconds.assign(panel=seconds["device"] + "\n" + seconds["arch"] + ", n = " + seconds["n"].map("{:,}".format))
-    grid = sns.catplot(data=panels.sort_values(["device", "arch", "n"]), x="seconds", y="fast_path", hue="method",
-                       col="panel", col_wrap=3, kind="bar", errorbar=None, height=3.0, aspect=1.6, sharex=False,
-                       sharey=False, palette=PALETTE)
-    grid.set_axis_labels("seconds per image (CERTIFY, n0 + n samples)", "")
-    grid.set_titles("{col_name}", size=8)
-    grid.figure.suptitle("CERTIFY time per image: ours and the reference", y=1.05)
+    panel = seconds["device"] + "\n" + seconds["arch"] + ", n = " + seconds["n"].map("{:,}".format)
+    grid = _bars_per_panel(seconds.assign(panel=panel), "seconds", "seconds per image (CERTIFY, n0 + n samples)",
+                           "CERTIFY time per image: ours and the reference", errorbar=None)
     return save(grid.figure, out_dir / "certify_seconds")
