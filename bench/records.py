@@ -109,7 +109,12 @@ def read_run(path: str | Path) -> pd.DataFrame:
     for column in RUN_COLUMNS:
         if column not in TEXT_COLUMNS:
             try:
-                frame[column] = pd.to_numeric(frame[column].replace("", float("nan")), errors="raise")
+                parsed = pd.to_numeric(frame[column].replace("", float("nan")), errors="raise")
+                # Floats again with Python's float(), which reads a round-trip repr exactly; pandas 2's
+                # to_numeric does not ("0.30000000000000004" -> 0.3).
+                if parsed.dtype.kind == "f":
+                    parsed = frame[column].map(lambda text: float(text) if text else float("nan")).astype(float)
+                frame[column] = parsed
             except ValueError as error:
                 raise ValueError(f"{path}: column {column} holds a value that is not a number ({error})") from error
     keys = pd.Series([key_of_fields(row) for row in rows[1:]], dtype=object)
