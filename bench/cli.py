@@ -27,6 +27,8 @@ from bench.records import CERTIFY_COLUMNS, PREDICT_COLUMNS, format_radius, read_
 from bench.runner import (
     OVERRIDABLE,
     Suite,
+    certify_suite,
+    import_certify_logs,
     load_suite,
     model_spec,
     pending_units,
@@ -101,22 +103,10 @@ def _add_smoothing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="start again instead of resuming outfile")
 
 
-def reference_suite(args: argparse.Namespace) -> Suite:
-    """certify's and predict's arguments as the one-model suite they are (the reference's flag names map to
-    its keys: --N0 to n0, --N to n), so the Suite's validation is the only one; predict selects nothing
-    (n0 = 1 stands for "no selection pass")."""
-    model = {"name": Path(args.base_classifier).name, "checkpoint": args.base_classifier,
-             "dataset": args.dataset, "sigmas": [args.sigma], **({"arch": args.arch} if args.arch else {})}
-    return Suite(name=args.command, dataset=args.dataset, certifiers=["gaussian"], models=[model], split=args.split,
-                 skip=args.skip, max=args.max, n0=getattr(args, "N0", 1), n=args.N, alpha=args.alpha,
-                 batch=args.batch, precision=args.precision, channels_last=args.channels_last,
-                 compile=args.compile, seed=0 if args.seed is None else args.seed)
-
-
 def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
     """certify and predict: the reference's commands as a one-model suite through the runner's per-image
     loop (select, resume, seed, evaluate each input, write its row)."""
-    suite = reference_suite(args)  # validates every argument before anything is loaded or written
+    suite = certify_suite(vars(args))  # validates every argument before anything is loaded or written
     settings = {k: v for k, v in vars(args).items() if k not in ("device", "overwrite", "handler", "debug")}
     settings["checkpoint_sha256"] = checkpoint_sha256(args.base_classifier)  # a replaced checkpoint never resumes
     device = resolve_device(args.device)
@@ -256,11 +246,23 @@ def run_command(args: argparse.Namespace) -> None:
     if shard.rank != 0:
         return
     paths = sorted(path.parent.glob(path.name.replace(shard.suffix(), shard.suffix().replace(".rank0", ".rank*"))))
+    _report_run(paths, Path(args.results))
+
+
+def _report_run(paths: list[Path], results: Path) -> None:
+    """A run's certified accuracy, then the leaderboard and plots regenerated with it."""
     frame = pd.concat([read_run(p) for p in paths], ignore_index=True)
     print(f"{', '.join(map(str, paths))}: {len(frame)} rows")
     print(markdown_table(run_accuracy_frame(frame)))
-    written = regenerate(Path(args.results))
+    written = regenerate(results)
     print(f"leaderboard and plots regenerated: {', '.join(str(p) for p in written[:2])}, {len(written) - 2} plot files")
+
+
+def import_certify_command(args: argparse.Namespace) -> None:
+    path, added = import_certify_logs(load_suite(args.suite), args.logs, args.device_name, args.code_version,
+                                      args.run_id, Path(args.results) / "runs")
+    print(f"{added} rows imported")
+    _report_run([path], Path(args.results))
 
 
 def throughput_command(args: argparse.Namespace) -> None:
@@ -411,6 +413,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto")
     add_suite_overrides(run)
     run.set_defaults(handler=run_command)
+
+    imported = commands.add_parser(
+        "import-certify", help="certify logs written elsewhere (e.g. on a GPU machine) as a run of a suite whose "
+        "settings, models (by checkpoint sha256) and sigmas they match")
+    imported.add_argument("suite", help=f"suite name ({', '.join(suite_names())}) or TOML file")
+    imported.add_argument("logs", nargs="+", help="certify logs, each with its .settings.json beside it")
+    imported.add_argument("--device-name", required=True, help='the machine that certified, e.g. "NVIDIA H100 80GB HBM3"')
+    imported.add_argument("--code-version", required=True, help="the commit of smoothbench that certified")
+    imported.add_argument("--run-id", required=True, help="rows go to RESULTS/runs/<suite>/<run-id>.tsv")
+    imported.add_argument("--results", default="results")
+    imported.set_defaults(handler=import_certify_command)
 
     throughput = commands.add_parser("throughput", help="noisy samples/s: plain forward (ceiling), our sampler, reference-style loop")
     throughput.add_argument("--arch", nargs="+", default=["cifar_resnet110"])

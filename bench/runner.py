@@ -13,11 +13,12 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch.utils.data import Dataset
@@ -27,8 +28,9 @@ from bench.certifiers import SAMPLING, create_certifier, is_smoothing
 from bench.distributed import Shard
 from bench.models import ModelSpec, create_model_spec
 from bench.records import RUN_COLUMNS, encode_row, key_of_fields, row_key, run_path
+from bench.tables import read_certify_log
 from bench.throughput import device_name
-from bench.tsv import ResumableTSV
+from bench.tsv import ResumableTSV, read_settings
 from smoothing.batch_size import auto_batch_size
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth, check_sample_sizes
@@ -208,6 +210,20 @@ def model_spec(entry: dict) -> ModelSpec:
                          "arch, train_sigma, method") from error
 
 
+def certify_suite(settings: Mapping[str, Any]) -> Suite:
+    """The settings of `smoothbench certify` or `predict` (their flags, as parsed or as saved beside their log)
+    as the one-model suite they are (the reference's flag names map to its keys: N0 to n0, N to n), so the
+    Suite's validation is the only one; predict selects nothing (n0 = 1 stands for "no selection pass")."""
+    model = {"name": Path(settings["base_classifier"]).name, "checkpoint": settings["base_classifier"],
+             "dataset": settings["dataset"], "sigmas": [settings["sigma"]],
+             **({"arch": settings["arch"]} if settings.get("arch") else {})}
+    return Suite(name=settings["command"], dataset=settings["dataset"], certifiers=["gaussian"], models=[model],
+                 split=settings["split"], skip=settings["skip"], max=settings["max"], n0=settings.get("N0", 1),
+                 n=settings["N"], alpha=settings["alpha"], batch=settings["batch"], precision=settings["precision"],
+                 channels_last=settings["channels_last"], compile=settings["compile"],
+                 seed=0 if settings["seed"] is None else settings["seed"])
+
+
 def code_version() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
@@ -260,11 +276,8 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     common = dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha,
                   device=device_name(torch_device), precision=suite.precision, channels_last=int(suite.channels_last),
                   compile=int(suite.compile), seed=suite.seed, code_version=version)
-    settings = {"suite_text": suite.text, "run_id": run_id, "checkpoint_sha256": checkpoints}
-    if suite.overrides:
-        settings["overrides"] = suite.overrides
     path = run_path(results_dir, suite.name, run_id, shard.suffix())
-    with ResumableTSV(path, RUN_COLUMNS, settings, key=key_of_fields) as out:
+    with ResumableTSV(path, RUN_COLUMNS, _run_settings(suite, run_id, checkpoints), key=key_of_fields) as out:
         manifest_path = path.parent / f"{run_id}.manifest.json"  # written once the run may go ahead
         if shard.rank == 0 and not manifest_path.exists():
             manifest_path.write_text(json.dumps(manifest(suite, torch_device, version), indent=2) + "\n")
@@ -317,6 +330,73 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                     out.write(_row(dict(row, n0=None, n=None, alpha=None, batch=None), certifier.name, None, prediction,
                                    radius, seconds))
     return path
+
+
+def _run_settings(suite: Suite, run_id: str, checkpoints: dict[str, str]) -> dict:
+    """What a run file's rows depend on: a run resumes only with these unchanged."""
+    settings = {"suite_text": suite.text, "run_id": run_id, "checkpoint_sha256": checkpoints}
+    if suite.overrides:
+        settings["overrides"] = suite.overrides
+    return settings
+
+
+SETTINGS_OF_A_CERTIFY_LOG = ("dataset", "split", "skip", "max", "n0", "n", "alpha", "batch", "precision",
+                             "channels_last", "compile", "seed")  # the suite keys a certify log must share
+
+
+def import_certify_logs(suite: Suite, logs: Sequence[str | Path], device: str, version: str, run_id: str,
+                        results_dir: str | Path = "results/runs") -> tuple[Path, int]:
+    """`smoothbench certify` logs (e.g. written on a GPU machine) as a run of `suite`, the rows `run_suite`
+    writes for the gaussian certifier: each log's settings must be the suite's (SETTINGS_OF_A_CERTIFY_LOG,
+    with a seed), its checkpoint (by sha256) one of the suite's models and its sigma one of that model's.
+    Radii are the log's, rounded down to 3 digits. `device` and `version` name the machine and code that
+    wrote the logs. Resumable like a run (present rows are kept, a later `run` fills in what is missing);
+    returns the run file and the number of rows added."""
+    check_name("run id", run_id)
+    specs = {checkpoint_sha256(spec.checkpoint): (entry, spec) for entry, spec in
+             ((entry, model_spec(entry)) for entry in suite.models)}
+    checkpoints = {spec.name: sha for sha, (_, spec) in specs.items()}
+    imports = []
+    for log in map(Path, logs):
+        settings = read_settings(log)
+        if settings.get("command") != "certify":
+            raise ValueError(f"{log}: written by `smoothbench {settings.get('command')}`, not certify; import certify logs")
+        logged = certify_suite(settings)
+        logged_values = {key: getattr(logged, key) for key in SETTINGS_OF_A_CERTIFY_LOG}
+        logged_values["seed"] = settings["seed"]  # None: no per-image seed, so not the suite's noise
+        differ = [key for key, value in logged_values.items() if value != getattr(suite, key)]
+        if differ:
+            raise ValueError(f"{log}: certified with {', '.join(f'{k} = {logged_values[k]!r}' for k in differ)}, "
+                             f"suite {suite.name} has {', '.join(f'{k} = {getattr(suite, k)!r}' for k in differ)}; "
+                             "import only logs certified with the suite's settings")
+        if settings["checkpoint_sha256"] not in specs:
+            raise ValueError(f"{log}: its checkpoint {settings['base_classifier']} (sha256 {settings['checkpoint_sha256']})"
+                             f" is none of suite {suite.name}'s models; register it and name it in the suite")
+        entry, spec = specs[settings["checkpoint_sha256"]]
+        if settings["sigma"] not in entry.get("sigmas", []) or "gaussian" not in suite.certifiers_of(entry):
+            raise ValueError(f"{log}: sigma {settings['sigma']} with the gaussian certifier is not in suite "
+                             f"{suite.name} for {spec.name} (sigmas {entry.get('sigmas', [])})")
+        imports.append((spec, settings["sigma"], read_certify_log(log)))
+    common = dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha, device=device,
+                  precision=suite.precision, channels_last=int(suite.channels_last), compile=int(suite.compile),
+                  seed=suite.seed, code_version=version, batch=suite.batch)
+    path = run_path(results_dir, suite.name, run_id)
+    added = 0
+    with ResumableTSV(path, RUN_COLUMNS, _run_settings(suite, run_id, checkpoints), key=key_of_fields) as out:
+        manifest_path = path.parent / f"{run_id}.manifest.json"
+        if not manifest_path.exists():
+            manifest_path.write_text(json.dumps(dict(
+                suite=suite.name, suite_text=suite.text, imported=time.strftime("%Y-%m-%dT%H:%M:%S%z"), device=device,
+                code_version=version, imported_from=[str(log) for log in logs]), indent=2) + "\n")
+        for spec, sigma, rows in imports:
+            for row in rows.itertuples():
+                if row_key(spec.name, "gaussian", sigma, row.idx) in out.done:
+                    continue
+                radius = Decimal(repr(row.radius))  # the log's decimal text, never rounded below it
+                out.write(_row(dict(common, model=spec.name, train_sigma=spec.train_sigma, idx=row.idx, label=row.label),
+                               "gaussian", sigma, row.predict, radius, row.seconds))
+                added += 1
+    return path, added
 
 
 def _row(common: dict, certifier: str, sigma: float | None, prediction: int, radius: float, seconds: float) -> list[str]:

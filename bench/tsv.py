@@ -16,6 +16,23 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 
+def settings_path(path: str | os.PathLike) -> Path:
+    """The sidecar holding the settings a result file was written with."""
+    path = Path(path)
+    return path.with_name(path.name + ".settings.json")
+
+
+def read_settings(path: str | os.PathLike) -> dict[str, Any]:
+    """The settings a result file was written with; a missing or unreadable sidecar is named."""
+    sidecar = settings_path(path)
+    try:
+        return json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{sidecar} not found: {path} needs the settings file written beside it") from None
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{sidecar} is unreadable ({error}); copy it again from where {path} was written") from error
+
+
 class ResumableTSV:
     """A result file opened for appending rows, held under an OS-level lock (`out.tsv.lock`) so that a
     second process writing the same file is refused instead of doubling every row.
@@ -32,7 +49,7 @@ class ResumableTSV:
         self.columns = columns
         self.settings = settings
         self.key = key  # of a row from its written fields; the default: an integer first column (idx)
-        self.settings_path = self.path.with_name(self.path.name + ".settings.json")
+        self.settings_path = settings_path(self.path)
         self.done: set[Hashable] = set()  # the key of every finished row
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder; give the path of a file to write")
