@@ -46,6 +46,11 @@ def _evaluation_label(row: pd.Series) -> str:
     return f"{row['dataset']} {row['split']} ({row['images']:,.0f} images), {noise}"
 
 
+def _duration(hours: float) -> str:
+    """Hours to one decimal, or minutes under an hour (a GPU's 2-minute training is not "0.0 h")."""
+    return f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.1f} min"
+
+
 def markdown_view(frame: pd.DataFrame) -> str:
     """One line per model: its training, then accuracy per evaluation set, clean and under its training noise."""
     labelled = frame.assign(evaluation=frame.apply(_evaluation_label, axis=1))
@@ -53,7 +58,7 @@ def markdown_view(frame: pd.DataFrame) -> str:
                                                              "training_device", "train_acc"]]
     table = pd.DataFrame({
         "model": training.index.to_numpy(), "architecture": training["architecture"], "epochs": training["epochs"],
-        "training time": [f"{h:.1f} h on {d}" if d else f"{h:.1f} h" for h, d in
+        "training time": [f"{_duration(h)} on {d}" if d else _duration(h) for h, d in
                           zip(training["training_hours"], training["training_device"])],
         "train accuracy (last epoch)": training["train_acc"].map("{:.3f}".format),
     }).reset_index(drop=True)

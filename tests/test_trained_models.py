@@ -36,11 +36,13 @@ def test_training_and_evaluations_are_read_from_beside_the_checkpoint(tmp_path):
     assert b["training_hours"] == pytest.approx(0.1) and pd.isna(b["accuracy"])
     text = markdown_view(frame)
     assert "cifar10-jpeg test (10,000 images), noisy" in text and "0.740" in text and "1.5 h on a CPU" in text
+    assert "6.0 min on a CPU" in text  # b: 360 s
     assert text.splitlines()[-1].split("|")[-2].strip() == "-"  # b was never evaluated
 
 
-def test_the_committed_zoo_is_reported():
+@pytest.mark.parametrize("net,epochs", [("resnet20", 15), ("resnet110", 9)])
+def test_the_committed_zoos_are_reported(net, epochs):
     frame = trained_models_frame()
-    zoo = frame[frame["model"].str.startswith("cifar10-jpeg-resnet20-noise")]
-    assert {f"cifar10-jpeg-resnet20-noise{s}" for s in SIGMAS} <= set(zoo["model"])
-    assert (zoo["epochs"] == 15).all() and zoo["training_hours"].gt(0).all()
+    zoo = frame[frame["model"].str.startswith(f"cifar10-jpeg-{net}-noise")]
+    assert {f"cifar10-jpeg-{net}-noise{s}" for s in SIGMAS} <= set(zoo["model"])
+    assert (zoo["epochs"] == epochs).all() and zoo["training_hours"].gt(0).all() and zoo["accuracy"].notna().all()
