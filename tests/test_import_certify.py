@@ -87,7 +87,8 @@ def test_the_committed_gpu_run_is_its_certify_logs(tmp_path):
     """The committed H100 rows come from the committed certify logs of the committed checkpoints (by sha256)."""
     logs = sorted(CHECKPOINTS.glob("cifar10-jpeg-resnet110/noise*/certify_n10000.tsv"))
     suite = load_suite("cifar10-jpeg-resnet110")
-    path, added = import_certify_logs(suite, logs, "NVIDIA H100 80GB HBM3", "e6a97a1", "cuda-bf16", tmp_path)
+    device = "NVIDIA H100 80GB HBM3 (4 processes sharing it)"
+    path, added = import_certify_logs(suite, logs, device, "e6a97a1", "cuda-bf16", tmp_path)
     committed = read_run(Path(__file__).parents[1] / "results" / "runs" / suite.name / "cuda-bf16.tsv")
     assert added == len(committed) == 4 * 500
     assert read_run(path).equals(committed)
