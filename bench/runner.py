@@ -273,14 +273,11 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     info = dataset_info(suite.dataset)
     images = selected_images(data, suite.skip, suite.max)
     fast_path = suite.fast_path()
-    common = dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha,
-                  device=device_name(torch_device), precision=suite.precision, channels_last=int(suite.channels_last),
-                  compile=int(suite.compile), seed=suite.seed, code_version=version)
+    common = _common_fields(suite, device_name(torch_device), version)
     path = run_path(results_dir, suite.name, run_id, shard.suffix())
     with ResumableTSV(path, RUN_COLUMNS, _run_settings(suite, run_id, checkpoints), key=key_of_fields) as out:
-        manifest_path = path.parent / f"{run_id}.manifest.json"  # written once the run may go ahead
-        if shard.rank == 0 and not manifest_path.exists():
-            manifest_path.write_text(json.dumps(manifest(suite, torch_device, version), indent=2) + "\n")
+        if shard.rank == 0:  # written once the run may go ahead
+            _write_manifest_once(path, run_id, manifest(suite, torch_device, version))
         for model_entry, spec in zip(suite.models, specs):
             model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, torch_device)
             certifiers = [create_certifier(name) for name in suite.certifiers_of(model_entry)]
@@ -332,6 +329,20 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     return path
 
 
+def _common_fields(suite: Suite, device: str, version: str) -> dict:
+    """The fields every row of a run shares: the suite's settings, the machine and the code."""
+    return dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha, device=device,
+                precision=suite.precision, channels_last=int(suite.channels_last), compile=int(suite.compile),
+                seed=suite.seed, code_version=version)
+
+
+def _write_manifest_once(run_file: Path, run_id: str, fields: dict) -> None:
+    """<run-id>.manifest.json beside the run file, unless a first start of the run wrote it."""
+    manifest_path = run_file.parent / f"{run_id}.manifest.json"
+    if not manifest_path.exists():
+        manifest_path.write_text(json.dumps(fields, indent=2) + "\n")
+
+
 def _run_settings(suite: Suite, run_id: str, checkpoints: dict[str, str]) -> dict:
     """What a run file's rows depend on: a run resumes only with these unchanged."""
     settings = {"suite_text": suite.text, "run_id": run_id, "checkpoint_sha256": checkpoints}
@@ -377,17 +388,13 @@ def import_certify_logs(suite: Suite, logs: Sequence[str | Path], device: str, v
             raise ValueError(f"{log}: sigma {settings['sigma']} with the gaussian certifier is not in suite "
                              f"{suite.name} for {spec.name} (sigmas {entry.get('sigmas', [])})")
         imports.append((spec, settings["sigma"], read_certify_log(log)))
-    common = dict(suite=suite.name, dataset=suite.dataset, n0=suite.n0, n=suite.n, alpha=suite.alpha, device=device,
-                  precision=suite.precision, channels_last=int(suite.channels_last), compile=int(suite.compile),
-                  seed=suite.seed, code_version=version, batch=suite.batch)
+    common = dict(_common_fields(suite, device, version), batch=suite.batch)
     path = run_path(results_dir, suite.name, run_id)
     added = 0
     with ResumableTSV(path, RUN_COLUMNS, _run_settings(suite, run_id, checkpoints), key=key_of_fields) as out:
-        manifest_path = path.parent / f"{run_id}.manifest.json"
-        if not manifest_path.exists():
-            manifest_path.write_text(json.dumps(dict(
-                suite=suite.name, suite_text=suite.text, imported=time.strftime("%Y-%m-%dT%H:%M:%S%z"), device=device,
-                code_version=version, imported_from=[str(log) for log in logs]), indent=2) + "\n")
+        _write_manifest_once(path, run_id, dict(
+            suite=suite.name, suite_text=suite.text, imported=time.strftime("%Y-%m-%dT%H:%M:%S%z"), device=device,
+            code_version=version, imported_from=[str(log) for log in logs]))
         for spec, sigma, rows in imports:
             for row in rows.itertuples():
                 if row_key(spec.name, "gaussian", sigma, row.idx) in out.done:

@@ -39,9 +39,9 @@ if [ -n "$train_seconds" ] && [ ! -s "$out/epochs" ]; then
   wait
   # seconds of the slowest probe epoch (the `seconds` column of log.tsv), scaled to the whole training set
   cat "$out"/probe/noise*/log.tsv | awk -F'\t' -v budget="$train_seconds" -v most="$epochs" \
-    -v scale="$training_images/$probe_images" '
+    -v total="$training_images" -v probed="$probe_images" '
     $1 != "epoch" && $2 > slowest { slowest = $2 }
-    END { if (!slowest) exit 1; split(scale, ratio, "/"); whole = slowest * ratio[1] / ratio[2]
+    END { if (!slowest) exit 1; whole = slowest * total / probed
           fit = int(budget / whole); if (fit > most) fit = most; if (fit < 1) fit = 1
           printf "zoo probe: %.1f s per epoch, all sigmas side by side -> %d epochs\n", whole, fit > "/dev/stderr"
           print fit }' > "$out/epochs" || { echo "zoo: the probe trained nothing; see $out/logs/probe-*.log" >&2; exit 1; }
@@ -49,15 +49,15 @@ fi
 [ -s "$out/epochs" ] && epochs=$(cat "$out/epochs")
 echo "zoo: $arch, $epochs epochs, sigmas $sigmas, certify n = $n on $device"
 for sigma in $sigmas; do
+  name=${arch#cifar_}-noise$sigma
   (
-    name=${arch#cifar_}-noise$sigma
     train "$sigma" "$out/zoo/$name" "$epochs" "${extra[@]}" &&
     python -c 'import sys; from smoothing.checkpoints import export_weights; export_weights(*sys.argv[1:])' \
       "$out/zoo/$name/checkpoint.pth.tar" "$out/weights/$name.pth.tar" &&
     cp "$out/zoo/$name/log.tsv" "$out/logs/$name-train.tsv" &&
     smoothbench certify cifar10-jpeg "$out/weights/$name.pth.tar" "$sigma" "$out/certify/${name}_n$n.tsv" \
       --data-root "$data" --skip 20 "${select[@]}" --N0 100 --N "$n" --seed 0 --device "$device" "${fast[@]}"
-  ) > "$out/logs/${arch#cifar_}-noise$sigma.log" 2>&1 &
+  ) > "$out/logs/$name.log" 2>&1 &
 done
 wait
 for sigma in $sigmas; do echo "== sigma $sigma"; tail -n 4 "$out/logs/${arch#cifar_}-noise$sigma.log"; done
