@@ -7,8 +7,12 @@ so the prediction t is certified at radius
 which is never smaller than the global form margin / (sqrt(2) L), L = L_feat ||W||_2.
 
 L_feat is the product of per-layer bounds over *every* module the forward pass runs (nested Sequentials
-and the CIFAR ResNets are followed; anything without a rule is refused, and so is a model that does not
-end in its linear head). The *sound* bound of a convolution (with its batch norm folded in) is
+and the CIFAR ResNets are followed, reading the activation and pooling modules the model holds; anything
+without a rule is refused, and so is a model that does not end in its linear head). Only what the modules'
+own classes compute is bounded, so a model whose forward pass runs other code is refused: forward hooks and
+pre-hooks (module or global, which includes the old-style weight_norm and spectral_norm that recompute a
+weight before each call), an instance whose `forward` was replaced, and modules in training mode (batch
+norm then uses each batch's statistics). The *sound* bound of a convolution (with its batch norm folded in) is
     ||conv|| <= ||circular convolution on the padded grid|| * ||padding||:
 the strided convolution of the padded input is a crop of the strided circular one on the padded grid,
 whose exact norm is the largest singular value over DFT frequencies of the (dilated) kernel, per group
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as module_hooks
 
 from smoothing.architectures import NormalizeLayer
 from smoothing.architectures.cifar_resnet import BasicBlock, CifarResNet
@@ -35,13 +40,46 @@ ROUNDING = 1.0 + 1e-9  # float64 SVDs are accurate to ~1e-15 relative; keep a ma
 PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
+def check_forward_is_declared(model: nn.Module) -> None:
+    """Refuse a model whose forward pass runs code its modules' classes do not declare: forward hooks and
+    pre-hooks (a module's or global ones; old-style weight_norm and spectral_norm are pre-hooks), an
+    instance-level `forward`, or a module in training mode."""
+    global_hooks = [getattr(module_hooks, name, {}) for name in ("_global_forward_hooks", "_global_forward_pre_hooks")]
+    if any(global_hooks):
+        raise ValueError("a global forward hook is registered (torch.nn.modules.module.register_module_forward_hook "
+                         "or _pre_hook): it runs code the Lipschitz bound does not see; remove it before certifying")
+    for name, module in model.named_modules():
+        where = f"module {name or '(the model)'} ({type(module).__name__})"
+        if module._forward_hooks or module._forward_pre_hooks:
+            raise ValueError(f"{where} has a forward hook or pre-hook (weight_norm and spectral_norm of "
+                             "torch.nn.utils install one): it runs code the Lipschitz bound does not see; remove it "
+                             "(torch.nn.utils.remove_weight_norm / remove_spectral_norm) before certifying")
+        if "forward" in vars(module):
+            raise ValueError(f"{where} has its own forward function set on the instance: the Lipschitz bound follows "
+                             "the class's forward only; use a module class instead")
+        if module.training:
+            raise ValueError(f"{where} is in training mode (batch norm would use each batch's statistics); call "
+                             "model.eval() before certifying")
+
+
+def batch_norm_scale(bn: nn.BatchNorm2d, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The per-channel factor of an eval-mode batch norm, gamma / sqrt(running_var + eps) (1 for gamma
+    without affine weights); one that normalises by the batch's own statistics has no such factor."""
+    if bn.running_var is None:
+        raise ValueError("BatchNorm2d with track_running_stats=False normalises each batch by its own statistics, so "
+                         "an image's logits depend on the rest of the batch: no Lipschitz bound; train it with "
+                         "running statistics")
+    dtype = dtype or bn.running_var.dtype
+    scale = 1.0 / torch.sqrt(bn.running_var.to(dtype) + bn.eps)
+    return scale if bn.weight is None else bn.weight.to(dtype) * scale
+
+
 def folded_kernel(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """The kernel of conv followed by an eval-mode batch norm (gamma / sqrt(var + eps) per channel)."""
+    """The kernel of conv followed by an eval-mode batch norm (batch_norm_scale per output channel)."""
     weight = conv.weight.to(dtype or conv.weight.dtype)
     if bn is None:
         return weight
-    scale = bn.weight.to(weight.dtype) / torch.sqrt(bn.running_var.to(weight.dtype) + bn.eps)
-    return weight * scale[:, None, None, None]
+    return weight * batch_norm_scale(bn, weight.dtype)[:, None, None, None]
 
 
 def conv_pads(conv: nn.Conv2d) -> tuple[int, int, int, int]:
@@ -157,14 +195,17 @@ Norms = SoundBounds | PowerIteration
 
 def forward_sequence(module: nn.Module) -> list[nn.Module]:
     """The modules the forward pass of `module` runs, in order: nested Sequentials and the CIFAR ResNets
-    are expanded (exact types only: a subclass may change the forward pass); other modules stay whole."""
+    are expanded (exact types only: a subclass may change the forward pass); other modules stay whole.
+    CifarResNet calls its own `relu` and `avgpool` modules (whatever they were replaced by); OptionAResNet
+    applies F.relu and a spatial mean in its code."""
     if type(module) is nn.Sequential:
         return [layer for child in module for layer in forward_sequence(child)]
-    if type(module) in (CifarResNet, OptionAResNet):
-        head = module.fc if type(module) is CifarResNet else module.linear
-        return [module.conv1, module.bn1, nn.ReLU(), *forward_sequence(module.layer1), *forward_sequence(module.layer2),
-                *forward_sequence(module.layer3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), head]
-    return [module]
+    if type(module) not in (CifarResNet, OptionAResNet):
+        return [module]
+    stages = [layer for stage in (module.layer1, module.layer2, module.layer3) for layer in forward_sequence(stage)]
+    if type(module) is CifarResNet:
+        return [module.conv1, module.bn1, module.relu, *stages, module.avgpool, nn.Flatten(), module.fc]
+    return [module.conv1, module.bn1, nn.ReLU(), *stages, nn.AdaptiveAvgPool2d(1), nn.Flatten(), module.linear]
 
 
 def sequence_lipschitz(layers: list[nn.Module], shape: tuple[int, ...], norms: Norms) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -200,19 +241,23 @@ def layer_lipschitz(layer: nn.Module, shape: tuple[int, ...], norms: Norms) -> t
     kind = type(layer)
     if kind in (nn.ReLU, nn.Flatten, nn.Identity):
         return torch.ones((), dtype=torch.float64)
+    if kind is nn.LeakyReLU:  # slopes 1 and a: max(1, |a|)
+        return torch.tensor(max(1.0, abs(layer.negative_slope)), dtype=torch.float64)
     if kind is NormalizeLayer:
-        return (1.0 / layer.std.double()).max()
+        return (1.0 / layer.std.double().abs()).max()
     if kind is nn.BatchNorm2d:
-        return (layer.weight.abs() / torch.sqrt(layer.running_var + layer.eps)).max()
+        return batch_norm_scale(layer, torch.float64).abs().max()
     if kind is nn.AdaptiveAvgPool2d and layer.output_size in (1, (1, 1)):
         return torch.tensor((shape[1] * shape[2]) ** -0.5, dtype=torch.float64)  # ||mean of HW values||
     if kind is nn.Linear:
         return norms.linear(layer.weight)
-    if kind in (BasicBlock, OptionABlock):  # relu(branch(x) + shortcut(x))
-        branch, _ = sequence_lipschitz([layer.conv1, layer.bn1, nn.ReLU(), layer.conv2, layer.bn2], shape, norms)
+    if kind in (BasicBlock, OptionABlock):  # relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
+        relu = layer.relu if kind is BasicBlock else nn.ReLU()  # BasicBlock calls its module, OptionABlock F.relu
+        branch, _ = sequence_lipschitz([layer.conv1, layer.bn1, relu, layer.conv2, layer.bn2], shape, norms)
         # Identity, or option A's subsampling and zero-padded channels: neither increases the norm.
         downsample = getattr(layer, "downsample", None)
-        return branch + (1.0 if downsample is None else sequence_lipschitz(forward_sequence(downsample), shape, norms)[0])
+        shortcut = 1.0 if downsample is None else sequence_lipschitz(forward_sequence(downsample), shape, norms)[0]
+        return layer_lipschitz(relu, shape, norms) * (branch + shortcut)
     if kind is nn.Sequential:
         return sequence_lipschitz(forward_sequence(layer), shape, norms)[0]
     raise ValueError(
@@ -253,6 +298,7 @@ class LipschitzCertifier:
     @classmethod
     def for_model(cls, model: nn.Module, input_shape: tuple[int, ...]) -> "LipschitzCertifier":
         model.eval()
+        check_forward_is_declared(model)
         layers, head = split_head(model)
         with torch.no_grad():
             bound = sequence_lipschitz(layers, input_shape, SoundBounds())[0].item()
@@ -266,6 +312,7 @@ class LipschitzCertifier:
     def certify(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(predictions, radii) for a batch x (B, C, H, W) of images in [0, 1] of the bounded shape."""
         check_images(x, self.input_shape)
+        check_forward_is_declared(self.model)  # nothing was hooked in or switched to training since for_model
         logits = self.model(x).double()
         if not torch.isfinite(logits).all():
             raise ValueError("the model returned NaN or infinite logits: its weights are broken; nothing is certified")

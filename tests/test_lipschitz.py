@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -279,3 +281,125 @@ def test_certify_refuses_other_shapes_ranges_and_broken_weights():
     model[1][1].weight.data[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or infinite logits"):
         certifier.certify(torch.rand(1, 3, 2, 2))
+
+
+def flat_model(*layers: nn.Module, std=(1.0, 1.0, 1.0)) -> nn.Sequential:
+    return nn.Sequential(NormalizeLayer((0.5,) * 3, std), nn.Sequential(*layers)).eval()
+
+
+def largest_local_gradient(model: nn.Module, shape, count: int = 8, seed: int = 0) -> float:
+    generator = torch.Generator().manual_seed(seed)
+    return max(torch.linalg.matrix_norm(jacobian(lambda z: model(z[None])[0], torch.rand(shape, generator=generator))
+                                        .flatten(1), ord=2).item() for _ in range(count))
+
+
+def scale_by_ten_hook(module, inputs, output):
+    return 10 * output
+
+
+def scale_by_ten_pre_hook(module, inputs):
+    return (10 * inputs[0],)
+
+
+@pytest.mark.parametrize("install", ["forward hook", "forward pre-hook", "instance forward"])
+def test_code_the_classes_do_not_declare_is_refused(install):
+    """An Identity scaling by 10 through a hook (or a replaced forward) was certified at 10x the true radius."""
+    scaled = nn.Identity()
+    if install == "forward hook":
+        scaled.register_forward_hook(scale_by_ten_hook)
+    elif install == "forward pre-hook":
+        scaled.register_forward_pre_hook(scale_by_ten_pre_hook)
+    else:
+        scaled.forward = lambda x: 10 * x
+    model = flat_model(nn.Flatten(), scaled, nn.Linear(12, 3))
+    with pytest.raises(ValueError, match="(hook|own forward function).*does not see|follows the class's forward"):
+        LipschitzCertifier.for_model(model, (3, 2, 2))
+
+
+def test_a_global_forward_hook_is_refused():
+    model = flat_model(nn.Flatten(), nn.Linear(12, 3))
+    handle = torch.nn.modules.module.register_module_forward_hook(scale_by_ten_hook)
+    try:
+        with pytest.raises(ValueError, match="global forward hook"):
+            LipschitzCertifier.for_model(model, (3, 2, 2))
+    finally:
+        handle.remove()
+    certifier = LipschitzCertifier.for_model(model, (3, 2, 2))
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(scale_by_ten_pre_hook)
+    try:  # installed after the bound was computed: certify refuses too
+        with pytest.raises(ValueError, match="global forward hook"):
+            certifier.certify(torch.rand(1, 3, 2, 2))
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("norm", ["weight_norm", "spectral_norm"])
+def test_old_style_weight_reparametrisations_are_refused(norm):
+    """They recompute `weight` in a pre-hook, so right after load_state_dict the bound read stale weights
+    (certified radius 1, flipped at 0.11)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # weight_norm is deprecated
+        linear = getattr(torch.nn.utils, norm)(nn.Linear(12, 3))
+    model = flat_model(nn.Flatten(), linear)
+    with pytest.raises(ValueError, match="forward hook or pre-hook .*weight_norm and spectral_norm"):
+        LipschitzCertifier.for_model(model, (3, 2, 2))
+
+
+def cifar_resnet(seed: int = 0) -> nn.Sequential:
+    from smoothing.architectures.cifar_resnet import CifarResNet
+
+    torch.manual_seed(seed)
+    return nn.Sequential(NormalizeLayer((0.5,) * 3, (0.5,) * 3), CifarResNet(8)).eval()
+
+
+def test_the_resnet_rule_reads_the_pooling_the_model_has():
+    """avgpool replaced by a max pool was bounded as the mean (x 1/sqrt(HW)): radius 0.4, flipped at 0.11."""
+    model = cifar_resnet()
+    model[1].avgpool = nn.AdaptiveMaxPool2d(1)
+    with pytest.raises(ValueError, match="no Lipschitz rule for AdaptiveMaxPool2d"):
+        LipschitzCertifier.for_model(model, (3, 8, 8))
+
+
+def test_the_resnet_rule_reads_the_activations_the_model_has():
+    """relu replaced by a LeakyReLU of slope 5 (in the stem and every block) was bounded as a ReLU."""
+    model = cifar_resnet()
+    steep = nn.LeakyReLU(negative_slope=5.0)
+    model[1].relu = steep
+    for block in [*model[1].layer1, *model[1].layer2, *model[1].layer3]:
+        block.relu = steep
+    bound = LipschitzCertifier.for_model(model, (3, 8, 8)).network.bound
+    assert largest_local_gradient(model, (3, 8, 8)) <= bound
+    plain = LipschitzCertifier.for_model(cifar_resnet(), (3, 8, 8)).network.bound
+    assert bound >= 5 ** 4 * plain * (1 - 1e-9)  # stem, and per block the inner and the outer activation (1 + 1)
+
+
+def test_a_negative_normalisation_std_is_bounded_by_its_magnitude():
+    """(1 / std).max() without the absolute value gave 2 where the truth is 10."""
+    model = flat_model(nn.Flatten(), nn.Linear(12, 3), std=(0.5, -0.1, 0.5))
+    certifier = LipschitzCertifier.for_model(model, (3, 2, 2))
+    assert largest_local_gradient(model, (3, 2, 2)) <= certifier.network.bound
+    assert certifier.features.bound == pytest.approx(10.0)
+
+
+def test_batch_norm_without_affine_weights_is_bounded():
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(4, affine=False)
+    bn.running_var.uniform_(0.01, 0.1)
+    for layers in ([nn.Conv2d(3, 4, 3, padding=1), bn], [nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), bn]):  # folded, alone
+        model = flat_model(*layers, nn.Flatten(), nn.Linear(4 * 16, 3))
+        assert largest_local_gradient(model, (3, 4, 4)) <= LipschitzCertifier.for_model(model, (3, 4, 4)).network.bound
+
+
+def test_batch_norm_with_batch_statistics_is_refused():
+    model = flat_model(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4, track_running_stats=False), nn.Flatten(),
+                       nn.Linear(4 * 16, 3))
+    with pytest.raises(ValueError, match="track_running_stats=False normalises each batch by its own statistics"):
+        LipschitzCertifier.for_model(model, (3, 4, 4))
+
+
+def test_a_model_switched_to_training_mode_is_refused():
+    model = tiny_conv_net().eval()
+    certifier = LipschitzCertifier.for_model(model, (3, 8, 8))
+    model.train()
+    with pytest.raises(ValueError, match="training mode"):
+        certifier.certify(torch.rand(2, 3, 8, 8))
