@@ -61,13 +61,22 @@ def binomial_pvalue(successes: int, trials: int, p: float = 0.5) -> float:
     return float(binomtest(int(successes), int(trials), p, alternative="two-sided").pvalue)
 
 
+PPF_SLACK = 1e-12  # relative; scipy's PhiInv is accurate to a few ulps (~1e-15), far below this
+
+
 def gaussian_radius(sigma: float, p_a_lower, p_b_upper=None):
     """Certified l2 radius of Gaussian smoothing, Cohen et al. (2019) Theorem 1.
 
     R = sigma / 2 * (PhiInv(pA) - PhiInv(pB)); with pB = 1 - pA this is sigma * PhiInv(pA).
-    Zero where pA <= pB (nothing is certified).
+    Zero where pA <= pB (nothing is certified). It errs low, like the other guarantees: PhiInv(pA) is
+    moved down and PhiInv(pB) up by PPF_SLACK of their size and the difference shrunk by PPF_SLACK, so the
+    few-ulp errors of PhiInv and of the arithmetic never lift R above its exact value.
     """
     p_a = np.asarray(p_a_lower, dtype=float)
-    p_b = 1.0 - p_a if p_b_upper is None else np.asarray(p_b_upper, dtype=float)
-    radius = sigma / 2.0 * (norm.ppf(p_a) - norm.ppf(p_b))
-    return np.where(p_a > p_b, radius, 0.0)
+    p_b = 1.0 - p_a if p_b_upper is None else np.asarray(p_b_upper, dtype=float)  # 1 - pA is exact for pA >= 1/2
+    phi_a, phi_b = norm.ppf(p_a), norm.ppf(p_b)
+    with np.errstate(invalid="ignore"):  # pA = 1 or pB = 0: PhiInv is infinite, and so is the radius
+        low_a = np.where(np.isfinite(phi_a), phi_a - PPF_SLACK * np.abs(phi_a), phi_a)
+        high_b = np.where(np.isfinite(phi_b), phi_b + PPF_SLACK * np.abs(phi_b), phi_b)
+    radius = sigma / 2.0 * (low_a - high_b) * (1.0 - PPF_SLACK)
+    return np.where(p_a > p_b, np.maximum(radius, 0.0), 0.0)

@@ -1,3 +1,4 @@
+import mpmath
 import numpy as np
 import pytest
 from scipy.stats import binom, norm
@@ -81,3 +82,27 @@ def test_hoeffding_coverage(n):
     failures = np.mean(values.mean(axis=1) - hoeffding_halfwidth(n, alpha) > 0.5 / 2.5)
     assert failures <= alpha
     assert hoeffding_halfwidth(n, alpha) == pytest.approx(np.sqrt(np.log(20) / (2 * n)))
+
+
+def exact_gaussian_radius(sigma: float, p_a: float, p_b: float) -> mpmath.mpf:
+    """sigma / 2 (PhiInv(pA) - PhiInv(pB)) at 60 digits, of the exact binary values of the floats."""
+    with mpmath.workdps(60):
+        phi_inv = [mpmath.sqrt(2) * mpmath.erfinv(2 * mpmath.mpf(p) - 1) for p in (p_a, p_b)]
+        return mpmath.mpf(sigma) / 2 * (phi_inv[0] - phi_inv[1])
+
+
+def test_gaussian_radius_never_exceeds_its_exact_value():
+    """scipy's PhiInv is off by a few ulps; the plain formula exceeded the exact radius by 1-2 ulps at most
+    of these points. Both forms: pB = 1 - pA, and a separate pB (also where both PhiInv are negative and
+    their difference cancels)."""
+    rng = np.random.default_rng(0)
+    p_a = np.concatenate([0.5 + np.geomspace(1e-15, 0.5, 300)[:-1], 1 - np.geomspace(1e-15, 0.5, 300),
+                          rng.uniform(0.5, 1.0, 300)])
+    for sigma in (0.12, 0.25, 0.37, 1.0):
+        radius = gaussian_radius(sigma, p_a)
+        assert all(r <= exact_gaussian_radius(sigma, p, 1 - p) for p, r in zip(p_a, radius) if r > 0)
+    pairs = [(a, b * a) for a, b in zip(rng.uniform(0.01, 0.999, 300), rng.uniform(0.5, 1 - 1e-9, 300))]
+    pairs = [(a, min(b, 1 - a)) for a, b in pairs]
+    radius = gaussian_radius(0.5, *map(np.array, zip(*pairs)))
+    assert all(r <= exact_gaussian_radius(0.5, a, b) for (a, b), r in zip(pairs, radius) if r > 0)
+    assert (radius > 0).sum() > 250
