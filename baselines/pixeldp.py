@@ -13,6 +13,7 @@ import torch
 
 from baselines import register_guarantee
 from smoothing.core import ABSTAIN, Smooth
+from smoothing.sampler import noise_tail_gap
 from smoothing.statistics import check_alpha, hoeffding_halfwidth
 
 EPSILONS = np.geomspace(1e-6, 1.0, 4000)
@@ -40,7 +41,8 @@ def pixeldp(sigma, p_a, p_b):
     return pixeldp_per_epsilon(sigma, p_a, p_b).max(axis=-1)
 
 
-def certify_from_score_sums(score_sums: np.ndarray, n: int, alpha: float, sigma: float) -> tuple[int, float]:
+def certify_from_score_sums(score_sums: np.ndarray, n: int, alpha: float, sigma: float, noise_gap: float
+                            ) -> tuple[int, float]:
     """PixelDP's own estimator: (prediction, radius) of one image from the sums of its softmax scores over
     n noisy samples.
 
@@ -48,6 +50,8 @@ def certify_from_score_sums(score_sums: np.ndarray, n: int, alpha: float, sigma:
     (Lecuyer et al., section 3). Each class's expected score gets a two-sided Hoeffding interval of
     half-width t at level alpha / (2K), so all 2K bounds hold together with probability >= 1 - alpha,
     whichever class the data then designate as the top one: pA = mean_A - t, pB = max_{c != A} mean_c + t.
+    The drawn noise moves each expected score by at most `noise_gap` (smoothing.sampler.noise_tail_gap), so
+    pA and pB are moved by it too.
     The default comparison in this suite instead feeds PixelDP the same Clopper-Pearson bound on label
     counts as every other guarantee (see baselines.radii_from_certificate).
     """
@@ -55,8 +59,8 @@ def certify_from_score_sums(score_sums: np.ndarray, n: int, alpha: float, sigma:
     mean = np.asarray(score_sums, dtype=float) / n
     halfwidth = hoeffding_halfwidth(n, alpha / (2 * len(mean)))
     top = int(mean.argmax())
-    p_a = max(mean[top] - halfwidth, 0.0)
-    p_b = min(np.delete(mean, top).max() + halfwidth, 1.0 - p_a)
+    p_a = max(mean[top] - halfwidth - noise_gap, 0.0)
+    p_b = min(np.delete(mean, top).max() + halfwidth + noise_gap, 1.0 - p_a)
     radius = float(pixeldp(sigma, np.asarray(p_a), np.asarray(p_b)))
     return (top if radius > 0 else ABSTAIN), radius
 
@@ -65,4 +69,5 @@ def certify_with_scores(smoothed: Smooth, xs: torch.Tensor, n: int, alpha: float
     """certify_from_score_sums for each image of xs (B, C, H, W), from n fresh noisy samples each."""
     check_alpha(alpha)
     sums = smoothed.score_sums(xs, n, batch_size)
-    return [certify_from_score_sums(image_sums, n, alpha, smoothed.sigma) for image_sums in sums]
+    gap = noise_tail_gap(xs[0].numel())
+    return [certify_from_score_sums(image_sums, n, alpha, smoothed.sigma, gap) for image_sums in sums]

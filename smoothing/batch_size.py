@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from smoothing.sampler import FastPath
+from smoothing.sampler import NOISE_DTYPE, FastPath
 
 LIMITS = {"cuda": 8192, "cpu": 1024}
 PAST_THE_PEAK = 0.8  # a CPU probe slower than this fraction of the best so far ends the search
@@ -57,7 +57,9 @@ def forward_fits(forward: Callable[[torch.Tensor], object], input_shape: tuple[i
     def fits(batch: int) -> bool:
         try:
             with fast_path.autocast(device):
+                noise = torch.empty((batch, *input_shape), dtype=NOISE_DTYPE, device=device)  # the sampler's draw
                 forward(probe_input(batch, input_shape, device, fast_path))
+                del noise
             return True
         except torch.cuda.OutOfMemoryError:
             return False
@@ -103,8 +105,9 @@ def forward_samples_per_second(forward: Callable[[torch.Tensor], object], input_
 
 @torch.no_grad()
 def bytes_per_sample(model: nn.Module, input_shape: tuple[int, ...], device: torch.device, fast_path: FastPath) -> int:
-    """Upper bound on one sample's forward footprint: its input plus every leaf module's output."""
-    sizes = [4 * torch.Size(input_shape).numel()]
+    """Upper bound on one sample's footprint: its float32 input and the sampler's float64 noise, plus every
+    leaf module's output."""
+    sizes = [(4 + NOISE_DTYPE.itemsize) * torch.Size(input_shape).numel()]
     hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(out.nbytes if torch.is_tensor(out) else 0))
              for m in model.modules() if not list(m.children())]
     try:
@@ -138,7 +141,7 @@ def auto_batch_size(model: nn.Module, input_shape: tuple[int, ...], fast_path: F
     limit = limit or LIMITS["cuda" if device.type == "cuda" else "cpu"]
     device_label = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (fastest)"
     key = "|".join([type(model).__name__, str(sum(p.numel() for p in model.parameters())), str(tuple(input_shape)),
-                    device_label, fast_path.label(), f"limit={limit}", torch.__version__])
+                    device_label, fast_path.label(), f"limit={limit}", f"noise={NOISE_DTYPE}", torch.__version__])
     path = cache_path()
     cache = _read_cache(path)
     if key not in cache:

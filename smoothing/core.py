@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from smoothing.sampler import FastPath, NoiseSampler
+from smoothing.sampler import FastPath, NoiseSampler, noise_tail_gap
 from smoothing.statistics import binomial_pvalue, check_alpha, clopper_pearson_lower, gaussian_radius
 
 ABSTAIN = -1
@@ -24,7 +24,7 @@ class Certificate:
 
     prediction: int  # cA, or ABSTAIN
     radius: float  # sigma * PhiInv(p_a_lower), 0 on abstain
-    p_a_lower: float  # one-sided (1 - alpha) Clopper-Pearson lower bound on P(f(x + e) = cA)
+    p_a_lower: float  # (1 - alpha) lower bound on P(f(x + e) = cA): Clopper-Pearson minus noise_gap
     top_class: int  # cA chosen from the selection counts, also when abstaining
     counts: np.ndarray  # estimation counts, one per class, summing to n
     n0: int
@@ -32,6 +32,7 @@ class Certificate:
     alpha: float
     sigma: float
     seconds: float  # wall time of this input's share of the sampling
+    noise_gap: float  # bound on |P(f(x + e_drawn) = c) - P(f(x + e) = c)|: smoothing.sampler.noise_tail_gap
     score_sums: np.ndarray | None = None  # sum of softmax scores over the same n samples, when asked for
 
     @property
@@ -114,8 +115,9 @@ class Smooth:
         """Algorithm 2 (CERTIFY) for each image of xs (B, C, H, W), images packed into shared batches.
 
         cA = argmax of n0 selection counts; nA = votes for cA among n fresh samples;
-        pA_lower = LowerConfBound(nA, n, 1 - alpha); abstain if pA_lower < 1/2,
-        else radius = sigma * PhiInv(pA_lower).
+        pA_lower = LowerConfBound(nA, n, 1 - alpha) - gap; abstain if pA_lower < 1/2,
+        else radius = sigma * PhiInv(pA_lower). The gap (smoothing.sampler.noise_tail_gap, 2.2e-8 for a
+        CIFAR-10 image) bounds how far the drawn noise's vote probabilities can lie from the Gaussian's.
         With `score_sums`, the n estimation samples also give each image's softmax score sums.
         """
         check_alpha(alpha)
@@ -125,7 +127,8 @@ class Smooth:
         top_class = self.sampler.counts(xs, n0, batch_size).argmax(axis=1)
         counts, sums = self.sampler.tally(xs, n, batch_size, scores=score_sums)
         count_a = counts[np.arange(len(xs)), top_class]
-        p_a_lower = clopper_pearson_lower(count_a, n, alpha)
+        gap = noise_tail_gap(xs[0].numel())
+        p_a_lower = np.maximum(clopper_pearson_lower(count_a, n, alpha) - gap, 0.0)
         radius = gaussian_radius(self.sigma, p_a_lower)
         seconds = (time.perf_counter() - started) / len(xs)
         return [
@@ -140,6 +143,7 @@ class Smooth:
                 alpha=alpha,
                 sigma=self.sigma,
                 seconds=seconds,
+                noise_gap=gap,
                 score_sums=None if sums is None else sums[i],
             )
             for i in range(len(xs))

@@ -7,6 +7,20 @@ into it (never repeated), votes are accumulated on the device, and the counts cr
 per call. Memory is O(batch_size) whatever the number of samples. Several images are packed into one
 batch when the number of samples per image is smaller than the batch.
 
+The noise has the theorem's tails. torch draws normals by Box-Muller, R = sqrt(-2 ln u), from uniforms u
+on a grid: in float32 that grid is 2^-24 (CPU) or 2^-32 (CUDA), so no draw exceeds 5.77 (6.7) sigma and
+the noise differs from N(0, sigma^2 I) on an event of probability d x 8e-9 (d x 3e-11) per sample, which
+is 1.2e-3 for an ImageNet image (Voracek & Hein, ICLR 2023, on such gaps). Here each batch of noise is
+drawn in float64 (53-bit uniforms on both devices: draws reach 8.6 sigma), added to the image in float64
+and rounded once to float32, the precision the network reads. Float64's uniform grid resolves the radius
+more finely than float32 represents it wherever u >= 2^-36; the pairs of coordinates drawn below that
+(probability 2^-36 each, radius > 7 sigma) are where the drawn noise may still differ from the Gaussian.
+Their probability, noise_tail_gap(d) = ceil(d / 2) 2^-36 (2.2e-8 for CIFAR-10, 1.1e-6 for ImageNet),
+bounds |P(f(x + e_drawn) = c) - P(f(x + e) = c)| for every class c, and CERTIFY subtracts it from pA_lower
+(smoothing.core). Rounding x + e to float32 itself, at the scale of one float32 ulp, is the network's
+input precision and is not modelled (as in Cohen et al.; Voracek & Hein show it can be exploited by a
+network built to do so).
+
 `FastPath` picks how the base classifier runs. Reduced precision (bf16/fp16 autocast) certifies the
 reduced-precision network f_bf16, not the fp32 one: the certificate is sound for the classifier that
 was sampled, and fp32 is the default so that results match the reference. Noise is always drawn and
@@ -27,6 +41,14 @@ from smoothing.statistics import check_sigma
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 MAX_SIGMA = torch.finfo(torch.float32).max / 1e3  # float32 noise of scale sigma stays finite (|e| < 1000 sigma)
+NOISE_DTYPE = torch.float64  # Box-Muller on 53-bit uniforms: exact tails far below any alpha (see above)
+TAIL_GAP_PER_PAIR = 2.0**-36  # P(u < 2^-36): where float64's uniform grid is coarser than float32's radius
+
+
+def noise_tail_gap(dimension: int) -> float:
+    """Upper bound on the total-variation distance between the drawn noise of `dimension` coordinates and
+    N(0, sigma^2 I): ceil(d / 2) Box-Muller pairs, each drawn from its coarse tail with probability 2^-36."""
+    return math.ceil(dimension / 2) * TAIL_GAP_PER_PAIR
 
 
 @dataclass(frozen=True)
@@ -148,11 +170,12 @@ class NoiseSampler:
         check_images(images, self.input_shape)
         if num < 1 or batch_size < 1:
             raise ValueError(f"num and batch_size must be positive, got num={num}, batch_size={batch_size}")
-        images = images.to(self.device, torch.float32)
+        images = images.to(self.device, NOISE_DTYPE)
         total = images.shape[0] * num
         rows_per_batch = min(batch_size, total)
         if self.fast_path.compile:  # equal batches, so the padding of the last one is < one row per batch
             rows_per_batch = math.ceil(total / math.ceil(total / batch_size))
+        exact = torch.empty((rows_per_batch, *images.shape[1:]), device=self.device, dtype=NOISE_DTYPE)
         noise = torch.empty(
             (rows_per_batch, *images.shape[1:]), device=self.device, memory_format=self.fast_path.memory_format()
         ).zero_()  # zeroed: a compiled call also reads the padding rows
@@ -160,9 +183,10 @@ class NoiseSampler:
         nonfinite = torch.zeros((), dtype=torch.long, device=self.device)
         for start in range(0, total, noise.shape[0]):
             size = min(noise.shape[0], total - start)
-            batch = noise[:size].normal_(0.0, self.sigma, generator=self.generator)
+            drawn = exact[:size].normal_(0.0, self.sigma, generator=self.generator)
             for image, lo, hi in _image_segments(start, size, num):
-                batch[lo:hi] += images[image]
+                drawn[lo:hi] += images[image]
+            batch = noise[:size].copy_(drawn)  # x + e rounded once to float32
             with self.autocast():
                 # Compiled: always the full buffer (fixed shape); rows past `size` are padding, not counted.
                 logits = self.forward(noise)[:size] if self.fast_path.compile else self.forward(batch)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from smoothing.core import ABSTAIN, Certificate, Smooth, check_sample_sizes
+from smoothing.sampler import noise_tail_gap
 from smoothing.statistics import check_alpha, clopper_pearson_lower, clopper_pearson_upper, gaussian_radius
 
 
@@ -64,13 +65,14 @@ def certify_sequential(
     top_class = int(smoothed.sampler.counts(images, n0, batch_size)[0].argmax())
     sizes = stage_sizes(n, stages)
     levels = stage_levels(alpha, len(sizes))
-    best_possible = float(clopper_pearson_lower(n, n, levels[-1]))  # = alpha_K^(1/n): every sample votes for cA
+    gap = noise_tail_gap(images[0].numel())  # the drawn noise against the Gaussian (smoothing.sampler)
+    best_possible = float(clopper_pearson_lower(n, n, levels[-1])) - gap  # every sample votes for cA
     counts, used, p_a_lower = np.zeros(smoothed.num_classes, dtype=np.int64), 0, 0.0
     for size, level in zip(sizes, levels):
         counts += smoothed.sampler.counts(images, size - used, batch_size)[0]
         used = size
-        p_a_lower = max(p_a_lower, float(clopper_pearson_lower(counts[top_class], used, level)))
-        p_a_upper = min(float(clopper_pearson_upper(counts[top_class], used, level)), best_possible)
+        p_a_lower = max(p_a_lower, float(clopper_pearson_lower(counts[top_class], used, level)) - gap)
+        p_a_upper = min(float(clopper_pearson_upper(counts[top_class], used, level)) + gap, best_possible)
         now = table_cell(float(gaussian_radius(smoothed.sigma, p_a_lower)), p_a_lower, radii)
         best = table_cell(float(gaussian_radius(smoothed.sigma, p_a_upper)), p_a_upper, radii)
         if now == best:
@@ -78,5 +80,5 @@ def certify_sequential(
     return Certificate(
         prediction=top_class if p_a_lower >= 0.5 else ABSTAIN, radius=float(gaussian_radius(smoothed.sigma, p_a_lower)),
         p_a_lower=p_a_lower, top_class=top_class, counts=counts, n0=n0, n=used, alpha=level, sigma=smoothed.sigma,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, noise_gap=gap,
     )

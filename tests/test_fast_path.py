@@ -107,9 +107,10 @@ def test_cpu_batch_is_the_fastest_not_the_largest():
     assert fastest_power_of_two(lambda batch: float(batch), largest=1024) == 1024
 
 
-def test_bytes_per_sample_counts_input_and_every_output():
+def test_bytes_per_sample_counts_input_noise_and_every_output():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU()).eval()
-    assert bytes_per_sample(model, (3, 2, 2), torch.device("cpu"), FastPath()) == 4 * (12 + 12 + 5 + 5)
+    float64_noise = 8 * 12
+    assert bytes_per_sample(model, (3, 2, 2), torch.device("cpu"), FastPath()) == float64_noise + 4 * (12 + 12 + 5 + 5)
 
 
 def test_auto_batch_size_is_found_once_and_cached(batch_size_cache, monkeypatch):

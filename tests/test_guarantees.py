@@ -204,7 +204,8 @@ def test_pixeldp_scores_certifier_shares_the_certify_pass(linear_model):
     for certificate, distance in zip(certificates, linear_model.distance(x).numpy()):
         np.testing.assert_allclose(certificate.score_sums.sum(), 5000, rtol=1e-9)
         prediction, radius = certifier(certificate)
-        assert (prediction, radius) == certify_from_score_sums(certificate.score_sums, 5000, 0.001, 0.5)
+        assert (prediction, radius) == certify_from_score_sums(certificate.score_sums, 5000, 0.001, 0.5,
+                                                               certificate.noise_gap)
         assert radius <= min(distance, certified_radius("pixeldp", 0.5, 1.0))
     assert certifier(certificates[2])[0] == 1 and certifier(certificates[3])[0] == 0
     plain = Smooth(linear_model, 2, 0.5, seed=0).certify_batch(x, 100, 5000, 0.001, 5000)

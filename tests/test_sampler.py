@@ -6,8 +6,7 @@ import torch
 from scipy.stats import binom, norm
 from torch import nn
 
-from bench.throughput import reference_style_counts
-from smoothing.sampler import FastPath, NoiseSampler, image_seed
+from smoothing.sampler import NOISE_DTYPE, FastPath, NoiseSampler, image_seed
 
 
 def small_net(seed: int = 0) -> nn.Module:
@@ -17,13 +16,23 @@ def small_net(seed: int = 0) -> nn.Module:
     ).eval()
 
 
+def plain_loop_counts(model: nn.Module, x: torch.Tensor, num: int, sigma: float, batch: int, seed: int) -> np.ndarray:
+    """The reference's loop (repeat the image, fresh noise per batch, count on the host) with our noise:
+    drawn in float64, added to the image, rounded once to float32."""
+    generator, counts = torch.Generator().manual_seed(seed), np.zeros(10, dtype=np.int64)
+    for size in [batch] * (num // batch) + [num % batch] * (num % batch > 0):
+        noise = torch.randn((size, *x.shape), generator=generator, dtype=torch.float64) * sigma
+        counts += np.bincount(model((x.double() + noise).float()).argmax(1).numpy(), minlength=10)
+    return counts
+
+
 @pytest.mark.parametrize("num,batch", [(250, 100), (100, 100), (37, 1000)])
 def test_counts_match_reference_loop(num, batch):
-    """Same seed, same batches: our in-place noise buffer gives exactly the reference loop's votes."""
+    """Same seed, same batches: our in-place noise buffer gives exactly the plain loop's votes."""
     model, x = small_net(), torch.rand(3, 8, 8)
     ours = NoiseSampler(model, 10, 0.5, seed=123).counts(x[None], num, batch)[0]
-    reference = reference_style_counts(model, x, num, 0.5, batch, 10, torch.Generator().manual_seed(123))
-    np.testing.assert_array_equal(ours, reference)
+    with torch.no_grad():
+        np.testing.assert_array_equal(ours, plain_loop_counts(model, x, num, 0.5, batch, 123))
     assert ours.sum() == num
 
 
@@ -101,6 +110,55 @@ def test_noise_stream_and_batch_size(shape, independent):
     multiple of 16 noise values (CIFAR-10 images: 3,072), and may differ otherwise."""
     def draw(batches):
         generator = torch.Generator().manual_seed(0)
-        return torch.cat([torch.empty((rows, *shape)).normal_(generator=generator) for rows in batches])
+        return torch.cat([torch.empty((rows, *shape), dtype=NOISE_DTYPE).normal_(generator=generator) for rows in batches])
 
     assert torch.equal(draw([8]), draw([3, 5])) == independent
+
+
+class FlipsBeyond(nn.Module):
+    """Class 1 where some coordinate of the input lies more than `threshold` sigma from the centre image,
+    else class 0: under exact Gaussian noise P(class 1) = 1 - (1 - 2 Phi(-threshold))^d."""
+
+    def __init__(self, centre: torch.Tensor, sigma: float, threshold: float):
+        super().__init__()
+        self.register_buffer("centre", centre)
+        self.limit = threshold * sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        beyond = ((x - self.centre).abs().flatten(1) > self.limit).any(dim=1).float()
+        return torch.stack([1 - beyond, beyond], dim=1)
+
+
+FLOAT32_CPU_LARGEST = float(np.sqrt(-2 * np.log(2.0**-24)))  # float32 Box-Muller's largest draw: 5.77
+
+
+@pytest.mark.slow
+def test_noise_beyond_the_float32_samplers_largest_draw_is_not_over_certified():
+    """torch's float32 normal_ on the CPU never draws beyond 5.77 sigma (its uniforms sit on a 2^-24 grid),
+    so a classifier that flips when some coordinate goes beyond never flipped: on a 224x224 RGB image,
+    where P(flip) = 1.2e-3, CERTIFY with n = 5,000 counted 5,000 votes of 5,000 and certified
+    3.12 sigma, above the true 3.03 sigma. The drawn noise must reach there, and the radius stay below."""
+    from smoothing.core import Smooth
+
+    shape, sigma, n, alpha = (3, 224, 224), 0.05, 5000, 0.01
+    centre = torch.full(shape, 0.5)
+    model = FlipsBeyond(centre, sigma, FLOAT32_CPU_LARGEST)
+    p_flip = 1 - (1 - 2 * norm.sf(FLOAT32_CPU_LARGEST)) ** centre.numel()
+    true_radius = sigma * norm.ppf(1 - p_flip)
+    certificate = Smooth(model, 2, sigma, seed=0).certify_batch(centre[None], 100, n, alpha, 250)[0]
+    assert certificate.prediction == 0 and 0 < certificate.counts[1]  # the drawn noise goes beyond 5.77 sigma
+    assert certificate.radius <= true_radius
+    float32_votes_for_0 = n  # what the float32 sampler counted: it never draws beyond, so the radius was
+    assert sigma * norm.ppf(alpha ** (1 / float32_votes_for_0)) > true_radius  # over-certified
+
+
+def test_the_noise_gap_is_subtracted_from_the_lower_bound(linear_model):
+    """pA_lower is the Clopper-Pearson bound minus noise_tail_gap(d) (2^-36 per pair of coordinates)."""
+    from smoothing.core import Smooth
+    from smoothing.sampler import noise_tail_gap
+    from smoothing.statistics import clopper_pearson_lower
+
+    x = linear_model.points_at(torch.tensor([1.0]))
+    certificate = Smooth(linear_model, 2, 0.5, seed=0).certify_batch(x, 10, 500, 0.01, 500)[0]
+    assert certificate.noise_gap == noise_tail_gap(64) == 32 * 2.0**-36
+    assert certificate.p_a_lower == clopper_pearson_lower(certificate.count_a, 500, 0.01) - certificate.noise_gap

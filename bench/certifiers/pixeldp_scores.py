@@ -18,4 +18,5 @@ class PixelDPScores:
         if certificate.score_sums is None:
             raise ValueError("pixeldp-scores needs the softmax score sums of the sampling pass; it cannot run with "
                              "sequential = true")
-        return certify_from_score_sums(certificate.score_sums, certificate.n, certificate.alpha, certificate.sigma)
+        return certify_from_score_sums(certificate.score_sums, certificate.n, certificate.alpha, certificate.sigma,
+                                       certificate.noise_gap)
