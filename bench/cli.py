@@ -24,19 +24,9 @@ from bench.distributed import barrier_and_close, init_from_env
 from bench.leaderboard import PAPER_ROWS_FILE, published_certify_rows, regenerate
 from bench.plots import plot_bounds, plot_certified_accuracy
 from bench.records import CERTIFY_COLUMNS, PREDICT_COLUMNS, format_radius, read_run
-from bench.runner import (
-    OVERRIDABLE,
-    Suite,
-    certify_suite,
-    import_certify_logs,
-    load_suite,
-    model_spec,
-    pending_units,
-    run_suite,
-    selected_images,
-    suite_names,
-)
+from bench.runner import import_certify_logs, pending_units, run_suite, selected_images
 from bench.sequential_savings import compare, savings_summary
+from bench.suite import OVERRIDABLE, Suite, certify_suite, load_suite, model_spec, suite_names
 from bench.tables import (
     accuracy_frame,
     certified_accuracy,

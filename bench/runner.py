@@ -5,223 +5,36 @@ finished row. <run-id>.manifest.json records the environment and the suite text.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import platform
-import re
 import subprocess
 import sys
 import time
-import tomllib
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from bench.certifiers import SAMPLING, create_certifier, is_smoothing
+from bench.certifiers import create_certifier, is_smoothing
 from bench.distributed import Shard
-from bench.models import ModelSpec, create_model_spec
 from bench.records import RUN_COLUMNS, encode_row, key_of_fields, row_key, run_path
+from bench.suite import Suite, certify_suite, check_name, model_spec
 from bench.tables import read_certify_log
 from bench.throughput import device_name
 from bench.tsv import ResumableTSV, read_settings
 from smoothing.batch_size import auto_batch_size
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
-from smoothing.core import Smooth, check_sample_sizes
+from smoothing.core import Smooth
 from smoothing.datasets import create_dataset, dataset_info, selected_positions
-from smoothing.sampler import FastPath, image_seed
+from smoothing.sampler import image_seed
 from smoothing.sequential import certify_sequential
-from smoothing.statistics import check_alpha, check_sigma
 from smoothing.training import resolve_device
 
 U = TypeVar("U")
-OVERRIDABLE = ("dataset", "split", "skip", "max", "certifiers", "n0", "n", "alpha", "batch", "precision",
-               "channels_last", "compile", "sequential", "seed")  # the Suite keys a command line may replace
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-def check_name(kind: str, name: object) -> str:
-    """A suite name or run id becomes a file name: letters, digits, '.', '_', '-' only, no path."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
-        raise ValueError(f"{kind} must be a plain name (letters, digits, '.', '_', '-', no '..' or '/'), got {name!r}")
-    return name
-
-
-def _check_type(key: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
-    """bool is not an int here, and an int is a valid float."""
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) != (bool in kinds) or not isinstance(value, kinds):
-        raise ValueError(f"{key} must be {what}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Suite:
-    """A benchmark suite as its TOML file declares it; construction validates every value."""
-
-    name: str
-    dataset: str
-    certifiers: list[str]
-    models: list[dict]  # {"name": ..., "sigmas": [...]} (or an inline checkpoint, see model_spec)
-    split: str = "test"
-    skip: int = 1
-    max: int = -1
-    n0: int = 100
-    n: int = 100_000
-    alpha: float = 0.001
-    batch: int | str = 1000  # or "auto": picked once per model and cached (smoothing.batch_size)
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: bool = False
-    sequential: bool = False  # stop an image early once its table cell is settled (smoothing.sequential)
-    seed: int = 0
-    text: str = field(default="", repr=False)  # the TOML file as written
-    overrides: dict = field(default_factory=dict, repr=False)  # keys replaced on the command line (with_overrides)
-
-    def __post_init__(self) -> None:
-        check_name("name", self.name)
-        _check_type("dataset", self.dataset, str, "a dataset name")
-        dataset_info(self.dataset)  # unknown names fail here, with the known ones
-        if self.split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {self.split!r}")
-        for key in ("skip", "n0", "n", "seed"):
-            _check_type(key, getattr(self, key), int, "an integer")
-        _check_type("max", self.max, int, "an integer (-1: all images)")
-        selected_positions(0, self.skip, self.max)
-        _check_type("alpha", self.alpha, (int, float), "a number")
-        check_alpha(self.alpha)
-        if self.batch != "auto":
-            _check_type("batch", self.batch, int, 'a positive integer or "auto"')
-        check_sample_sizes(self.n, 1 if self.batch == "auto" else self.batch, self.n0)
-        for key in ("channels_last", "compile", "sequential"):
-            _check_type(key, getattr(self, key), bool, "true or false")
-        self.fast_path()  # checks the precision
-        self._check_certifiers("certifiers", self.certifiers)
-        _check_type("models", self.models, list, "a list of [[models]] tables")
-        if not self.models:
-            raise ValueError("no [[models]] table: name at least one model (name, sigmas, optionally certifiers)")
-        for model in self.models:
-            _check_type("[[models]]", model, dict, "a table with name and sigmas")
-            if "name" not in model:
-                raise ValueError(f"each [[models]] table needs a name, got keys {sorted(model)}")
-            _check_type("[[models]] name", model["name"], str, "a model name")
-            certifiers = self.certifiers_of(model)
-            if "certifiers" in model:
-                self._check_certifiers(f"certifiers of {model['name']}", certifiers)
-            sigmas = model.get("sigmas", [])
-            _check_type(f"sigmas of {model['name']}", sigmas, list, "a list of noise levels")
-            if not sigmas and any(create_certifier(c).kind == SAMPLING for c in certifiers):
-                raise ValueError(f"sigmas of {model['name']} is empty or missing: its smoothing certifiers need at "
-                                 "least one noise level, e.g. sigmas = [0.25]")
-            for sigma in sigmas:
-                _check_type(f"sigmas of {model['name']}", sigma, (int, float), "a list of numbers")
-                check_sigma(sigma)
-            model_spec(model)
-
-    def _check_certifiers(self, key: str, names: object) -> None:
-        _check_type(key, names, list, "a list of certifier names")
-        if not names:
-            raise ValueError(f"{key} is empty: name at least one (e.g. \"gaussian\")")
-        for name in names:
-            _check_type(key, name, str, "a list of certifier names")
-            certifier = create_certifier(name)  # unknown names fail here, before any work
-            if self.sequential and certifier.kind == SAMPLING and certifier.needs_scores:
-                raise ValueError(f"certifier {name} needs the softmax scores of a full sampling pass; it cannot "
-                                 "run with sequential = true")
-
-    def certifiers_of(self, model: dict) -> list[str]:
-        """A model's certifiers: its own `certifiers` key, else the suite's."""
-        return model.get("certifiers", self.certifiers)
-
-    def fast_path(self) -> FastPath:
-        return FastPath(self.precision, self.channels_last, self.compile)
-
-    def with_overrides(self, overrides: dict) -> "Suite":
-        """The suite with some keys replaced (e.g. from `smoothbench run SUITE --n 1000`), validated again;
-        the overrides are recorded in the run's settings and manifest and name its default run id."""
-        unknown = sorted(set(overrides) - set(OVERRIDABLE))
-        if unknown:
-            raise ValueError(f"cannot override {', '.join(unknown)}; overridable keys: {', '.join(OVERRIDABLE)}")
-        return dataclasses.replace(self, **overrides, overrides={**self.overrides, **overrides})
-
-    def default_run_id(self, device: torch.device) -> str:
-        """<device type>-<precision>, then -<key><value> for every other override: different settings never
-        share a run file."""
-        parts = [device.type, self.precision] + [
-            f"{key}{'-'.join(map(str, value)) if isinstance(value, list) else value}"
-            for key, value in sorted(self.overrides.items()) if key != "precision"]
-        return re.sub(r"[^A-Za-z0-9._-]", "_", "-".join(parts))
-
-
-def suite_path(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        return path
-    return Path(str(resources.files("bench") / "suites" / f"{name_or_path}.toml"))
-
-
-def suite_names() -> list[str]:
-    return sorted(p.stem for p in Path(str(resources.files("bench") / "suites")).glob("*.toml"))
-
-
-def load_suite(name_or_path: str) -> Suite:
-    """The suite of a shipped name or a TOML file; every problem is reported with the file's path."""
-    path = suite_path(name_or_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"suite {name_or_path!r} not found: no file {path}; shipped suites: {', '.join(suite_names())}")
-    try:
-        text = path.read_text(encoding="utf-8")
-        fields = tomllib.loads(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ValueError(f"{path}: not a valid suite TOML file ({error})") from error
-    known = {f.name for f in dataclasses.fields(Suite)} - {"text", "overrides"}
-    unknown = sorted(set(fields) - known)
-    missing = sorted(f.name for f in dataclasses.fields(Suite) if f.name not in fields
-                     and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
-    if unknown or missing:
-        raise ValueError(f"{path}: not a valid suite: " + "; ".join(
-            ([f"unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})"] if unknown else [])
-            + ([f"missing keys {', '.join(missing)}"] if missing else [])))
-    try:
-        return Suite(**fields, text=text)
-    except (ValueError, KeyError, FileNotFoundError) as error:
-        message = error.args[0] if error.args else str(error)
-        raise ValueError(f"{path}: {message}") from error
-
-
-def model_spec(entry: dict) -> ModelSpec:
-    """A suite's model: a registered name, or {name, checkpoint, dataset, arch?, train_sigma?} inline."""
-    if "checkpoint" not in entry:
-        unknown = sorted(set(entry) - {"name", "sigmas", "certifiers"})
-        if unknown:
-            raise ValueError(f"model {entry['name']!r}: unknown keys {', '.join(unknown)}; a registered model takes "
-                             "name, sigmas and certifiers")
-        return create_model_spec(entry["name"])
-    fields = {k: v for k, v in entry.items() if k not in ("sigmas", "certifiers")}
-    try:
-        return ModelSpec(**dict(fields, checkpoint=Path(fields["checkpoint"])))
-    except TypeError as error:
-        raise ValueError(f"model {entry.get('name')!r}: {error}; an inline model takes name, checkpoint, dataset, "
-                         "arch, train_sigma, method") from error
-
-
-def certify_suite(settings: Mapping[str, Any]) -> Suite:
-    """The settings of `smoothbench certify` or `predict` (their flags, as parsed or as saved beside their log)
-    as the one-model suite they are (the reference's flag names map to its keys: N0 to n0, N to n), so the
-    Suite's validation is the only one; predict selects nothing (n0 = 1 stands for "no selection pass")."""
-    model = {"name": Path(settings["base_classifier"]).name, "checkpoint": settings["base_classifier"],
-             "dataset": settings["dataset"], "sigmas": [settings["sigma"]],
-             **({"arch": settings["arch"]} if settings.get("arch") else {})}
-    return Suite(name=settings["command"], dataset=settings["dataset"], certifiers=["gaussian"], models=[model],
-                 split=settings["split"], skip=settings["skip"], max=settings["max"], n0=settings.get("N0", 1),
-                 n=settings["N"], alpha=settings["alpha"], batch=settings["batch"], precision=settings["precision"],
-                 channels_last=settings["channels_last"], compile=settings["compile"],
-                 seed=0 if settings["seed"] is None else settings["seed"])
 
 
 def code_version() -> str:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from bench.models import ModelSpec, register_model
-from bench.runner import load_suite
+from bench.suite import load_suite
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import save_checkpoint
 

@@ -9,7 +9,8 @@ from conftest import SUITE
 from filelock import FileLock
 
 from bench.cli import describe, main
-from bench.runner import load_suite, run_suite
+from bench.runner import run_suite
+from bench.suite import load_suite
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import save_checkpoint
 

@@ -5,7 +5,8 @@ import sys
 import pandas as pd
 
 from bench.records import read_run
-from bench.runner import load_suite, run_suite
+from bench.runner import run_suite
+from bench.suite import load_suite
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import save_checkpoint
 

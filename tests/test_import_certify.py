@@ -7,7 +7,8 @@ import pytest
 from bench.cli import main
 from bench.models.cifar10_jpeg_zoo import CHECKPOINTS
 from bench.records import format_radius, read_run
-from bench.runner import import_certify_logs, load_suite, model_spec, run_suite
+from bench.runner import import_certify_logs, run_suite
+from bench.suite import load_suite, model_spec
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import save_checkpoint
 

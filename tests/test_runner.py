@@ -9,7 +9,8 @@ from conftest import SUITE
 
 from bench.cli import main
 from bench.records import RUN_COLUMNS, read_run
-from bench.runner import load_suite, run_suite
+from bench.runner import run_suite
+from bench.suite import load_suite
 
 
 def test_suite_end_to_end(suite, tmp_path):
@@ -70,7 +71,7 @@ def test_missing_suite(capsys):
 
 
 def test_shipped_suites_load():
-    from bench.runner import suite_names
+    from bench.suite import suite_names
 
     assert {"quick", "cifar10-jpeg", "cifar10-paper", "imagenet-paper"} <= set(suite_names())
     for name in suite_names():
