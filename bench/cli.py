@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import time
 import warnings
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 import torch
@@ -48,6 +50,13 @@ from smoothing.sampler import PRECISIONS, FastPath, image_seed
 from smoothing.training import TrainConfig, resolve_device, run_epoch, train_with_noise
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line (the command, the flag and what it takes) with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def batch_size_argument(text: str) -> int | str:
     """--batch: a positive integer or "auto"."""
     if text == "auto":
@@ -55,6 +64,29 @@ def batch_size_argument(text: str) -> int | str:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f'batch size must be a positive integer or "auto", got {text!r}')
     return int(text)
+
+
+def _number(kind: type, low: float, inclusive: bool, what: str):
+    """An argparse type: a finite number of `kind` above `low` (or at it, when `inclusive`)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+positive_int = _number(int, 0, False, "a positive integer")
+non_negative_int = _number(int, 0, True, "an integer >= 0")
+positive_float = _number(float, 0.0, False, "a positive number")
+non_negative_float = _number(float, 0.0, True, "a number >= 0")
+MOST_RADII = 10_000  # a radius grid of table: more would take minutes and print nothing readable
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -81,9 +113,9 @@ def _add_smoothing_arguments(parser: argparse.ArgumentParser) -> None:
                              'found once per model and cached')
     parser.add_argument("--skip", type=int, default=1, help="take every skip-th example")
     parser.add_argument("--max", type=int, default=-1, help="stop before this example index (-1: all)")
-    parser.add_argument("--N", type=int, default=100_000, help="number of Monte Carlo samples")
+    parser.add_argument("--N", "--n", type=positive_int, default=100_000, help="number of Monte Carlo samples")
     parser.add_argument("--alpha", type=float, default=0.001, help="failure probability")
-    parser.add_argument("--seed", type=int, help="seed the noise (per image) for a reproducible run")
+    parser.add_argument("--seed", type=non_negative_int, help="seed the noise (per image) for a reproducible run")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:K")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
                         help="bf16/fp16 certify the reduced-precision base classifier, not the fp32 one")
@@ -97,6 +129,8 @@ def _run(args: argparse.Namespace, columns: list[str], evaluate) -> None:
     """certify and predict: the reference's commands as a one-model suite through the runner's per-image
     loop (select, resume, seed, evaluate each input, write its row)."""
     suite = certify_suite(vars(args))  # validates every argument before anything is loaded or written
+    if Path(args.outfile).resolve() == Path(args.base_classifier).resolve():
+        raise ValueError(f"the output file {args.outfile} is the checkpoint itself; give another output file")
     settings = {k: v for k, v in vars(args).items() if k not in ("device", "overwrite", "handler", "debug")}
     settings["checkpoint_sha256"] = checkpoint_sha256(args.base_classifier)  # a replaced checkpoint never resumes
     device = resolve_device(args.device)
@@ -188,6 +222,12 @@ def evaluate_command(args: argparse.Namespace) -> None:
 
 
 def table_command(args: argparse.Namespace) -> None:
+    if not args.radii:
+        steps = (args.radius_stop - args.radius_start) / args.radius_step
+        if steps < 0 or steps > MOST_RADII:
+            raise ValueError(f"--radius-start {args.radius_start:g} --radius-stop {args.radius_stop:g} --radius-step "
+                             f"{args.radius_step:g} makes {max(steps, 0) + 1:,.0f} radii; choose a start <= stop and a "
+                             f"step that makes at most {MOST_RADII:,}")
     radii = args.radii or radius_grid(args.radius_start, args.radius_stop, args.radius_step)
     logs = {log_label(path): read_certify_log(path) for path in args.logs}
     if len(logs) != len(args.logs):
@@ -236,6 +276,8 @@ def run_command(args: argparse.Namespace) -> None:
     if shard.rank != 0:
         return
     paths = sorted(path.parent.glob(path.name.replace(shard.suffix(), shard.suffix().replace(".rank0", ".rank*"))))
+    if not paths:
+        raise ValueError(f"{path} was removed before the run finished; rerun the same command to start it again")
     _report_run(paths, Path(args.results))
 
 
@@ -250,7 +292,7 @@ def _report_run(paths: list[Path], results: Path) -> None:
 
 def import_certify_command(args: argparse.Namespace) -> None:
     path, added = import_certify_logs(load_suite(args.suite), args.logs, args.device_name, args.code_version,
-                                      args.run_id, Path(args.results) / "runs")
+                                      args.run_id, Path(args.results) / "runs", args.data_root)
     print(f"{added} rows imported")
     _report_run([path], Path(args.results))
 
@@ -282,7 +324,7 @@ def throughput_command(args: argparse.Namespace) -> None:
 
 def sequential_savings_command(args: argparse.Namespace) -> None:
     frame = compare(args.model, args.dataset, args.sigma, args.images, args.skip, args.n0, args.n, args.alpha,
-                    args.batch, args.stages, Path(args.out))
+                    args.batch, args.stages, Path(args.out), args.overwrite)
     print(tabulate(savings_summary(frame, args.dataset), headers="keys", tablefmt="github", showindex=False,
                    floatfmt=".3f"))
 
@@ -356,12 +398,12 @@ def _add_image_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smoothbench", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="smoothbench", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     certify = commands.add_parser("certify", help="CERTIFY (Cohen et al. Algorithm 2) each selected input")
     _add_smoothing_arguments(certify)
-    certify.add_argument("--N0", type=int, default=100, help="selection samples")
+    certify.add_argument("--N0", "--n0", type=positive_int, default=100, help="selection samples")
     certify.set_defaults(handler=certify_command)
 
     predict = commands.add_parser("predict", help="PREDICT (Cohen et al. Algorithm 1) each selected input")
@@ -372,25 +414,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("dataset", choices=dataset_names())
     train.add_argument("arch", choices=architecture_names())
     train.add_argument("outdir", help="folder for checkpoint.pth.tar and log.tsv")
-    train.add_argument("--noise_sd", type=float, default=0.0, help="sigma of the training noise (0: none)")
-    train.add_argument("--lmt-c", type=float, help="Lipschitz-margin training (Tsuzuku et al. 2018) with this c")
+    train.add_argument("--noise_sd", "--noise-sd", type=non_negative_float, default=0.0, help="sigma of the training noise (0: none)")
+    train.add_argument("--lmt-c", type=non_negative_float, help="Lipschitz-margin training (Tsuzuku et al. 2018) with this c")
     train.add_argument("--data-root")
     train.add_argument("--pretrained", help="start from this checkpoint's weights (fine-tuning)")
-    train.add_argument("--epochs", type=int, default=90)
-    train.add_argument("--batch", type=int, default=256)
-    train.add_argument("--lr", type=float, default=0.1)
-    train.add_argument("--lr_step_size", type=int, default=30)
-    train.add_argument("--gamma", type=float, default=0.1)
-    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--epochs", type=positive_int, default=90)
+    train.add_argument("--batch", type=positive_int, default=256)
+    train.add_argument("--lr", type=positive_float, default=0.1)
+    train.add_argument("--lr_step_size", "--lr-step-size", type=positive_int, default=30)
+    train.add_argument("--gamma", type=positive_float, default=0.1)
+    train.add_argument("--momentum", type=non_negative_float, default=0.9)
     train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="sgd (the reference) or adam")
     train.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast (GPU training)")
     train.add_argument("--augment-on-device", action="store_true",
                        help="keep the decoded images on the device and crop/flip them there (fast on a GPU)")
-    train.add_argument("--weight-decay", type=float, default=1e-4)
-    train.add_argument("--workers", type=int, default=2)
+    train.add_argument("--weight-decay", type=non_negative_float, default=1e-4)
+    train.add_argument("--workers", type=non_negative_int, default=2)
     train.add_argument("--device", default="auto")
     train.add_argument("--resume", action="store_true", help="continue from outdir/checkpoint.pth.tar")
-    train.add_argument("--train-images", type=int, metavar="N",
+    train.add_argument("--train-images", type=positive_int, metavar="N",
                        help="train on N images spread evenly over the training set (quick checks)")
     train.set_defaults(handler=train_command)
 
@@ -413,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("--code-version", required=True, help="the commit of smoothbench that certified")
     imported.add_argument("--run-id", required=True, help="rows go to RESULTS/runs/<suite>/<run-id>.tsv")
     imported.add_argument("--results", default="results")
+    imported.add_argument("--data-root", help="the suite's data, to check each row's image and label")
     imported.set_defaults(handler=import_certify_command)
 
     throughput = commands.add_parser("throughput", help="noisy samples/s: plain forward (ceiling), our sampler, reference-style loop")
@@ -421,14 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
     throughput.add_argument("--precision", nargs="+", default=["fp32"], choices=list(PRECISIONS))
     throughput.add_argument("--channels-last", action="store_true")
     throughput.add_argument("--compile", action="store_true", help="also measure each precision compiled (torch.compile)")
-    throughput.add_argument("--batch", type=int, default=400)
-    throughput.add_argument("--n", type=int, default=2000, help="samples timed per method")
+    throughput.add_argument("--batch", type=positive_int, default=400)
+    throughput.add_argument("--n", type=positive_int, default=2000, help="samples timed per method")
     throughput.add_argument("--device", default="auto")
-    throughput.add_argument("--memory", type=int, nargs="+", metavar="N",
+    throughput.add_argument("--memory", type=positive_int, nargs="+", metavar="N",
                             help="measure peak memory for these sample counts instead of speed")
-    throughput.add_argument("--certify-images", type=int, metavar="K",
+    throughput.add_argument("--certify-images", type=positive_int, metavar="K",
                             help="time CERTIFY (n0 + n samples) on K images per method instead of samples/s")
-    throughput.add_argument("--n0", type=int, default=100, help="selection samples of --certify-images")
+    throughput.add_argument("--n0", type=positive_int, default=100, help="selection samples of --certify-images")
     throughput.add_argument("--reference-core", metavar="PATH",
                             help="with --certify-images: also time the reference implementation's certify, from "
                                  "this copy of locuslab/smoothing's code/core.py (needs CUDA)")
@@ -439,22 +482,23 @@ def build_parser() -> argparse.ArgumentParser:
                                   help="samples sequential CERTIFY saves against CERTIFY, same model, images and seeds")
     savings.add_argument("--model", default="cifar10-jpeg-resnet20-noise0.25", help="a registered model")
     savings.add_argument("--dataset", default="cifar10-embedded", choices=dataset_names())
-    savings.add_argument("--sigma", type=float, default=0.25)
-    savings.add_argument("--images", type=int, default=20)
-    savings.add_argument("--skip", type=int, default=25)
-    savings.add_argument("--n0", type=int, default=100)
-    savings.add_argument("--n", type=int, default=10_000)
+    savings.add_argument("--sigma", type=positive_float, default=0.25)
+    savings.add_argument("--images", type=positive_int, default=20)
+    savings.add_argument("--skip", type=positive_int, default=25)
+    savings.add_argument("--n0", type=positive_int, default=100)
+    savings.add_argument("--n", type=positive_int, default=10_000)
     savings.add_argument("--alpha", type=float, default=0.001)
-    savings.add_argument("--batch", type=int, default=500)
-    savings.add_argument("--stages", type=int, default=6)
+    savings.add_argument("--batch", type=positive_int, default=500)
+    savings.add_argument("--stages", type=positive_int, default=6)
     savings.add_argument("--out", required=True, help="TSV file of per-image rows (resumed if it exists)")
+    savings.add_argument("--overwrite", action="store_true", help="start again instead of resuming --out")
     savings.set_defaults(handler=sequential_savings_command)
 
     lipschitz = commands.add_parser(
         "lipschitz", help="Lipschitz-margin certification of checkpoints: sound bound, estimate, certified accuracy")
     lipschitz.add_argument("checkpoints", nargs="+")
     _add_image_arguments(lipschitz)
-    lipschitz.add_argument("--radii", type=float, nargs="+", default=[0.0, 36 / 255, 0.25, 0.5],
+    lipschitz.add_argument("--radii", type=non_negative_float, nargs="+", default=[0.0, 36 / 255, 0.25, 0.5],
                            help="radii of the certified accuracy (default 0, 36/255, 0.25, 0.5)")
     lipschitz.add_argument("--out", help="write the rows to this CSV file")
     lipschitz.set_defaults(handler=lipschitz_command)
@@ -462,27 +506,27 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="attack certified images inside their radius (soundness audit)")
     audit.add_argument("method", choices=["lipschitz-margin", "gaussian"])
     audit.add_argument("checkpoint")
-    audit.add_argument("--sigma", type=float, help="noise level (gaussian)")
+    audit.add_argument("--sigma", type=positive_float, help="noise level (gaussian)")
     _add_image_arguments(audit)
-    audit.add_argument("--steps", type=int, default=100, help="PGD steps (gaussian: 20 is plenty)")
-    audit.add_argument("--restarts", type=int, default=10, help="random restarts (lipschitz-margin)")
-    audit.add_argument("--samples", type=int, default=16, help="noise draws per PGD step (gaussian)")
-    audit.add_argument("--certified", type=int, help="stop after this many certified images (gaussian)")
-    audit.add_argument("--N0", type=int, default=100)
-    audit.add_argument("--N", type=int, default=10_000, help="CERTIFY samples (gaussian)")
-    audit.add_argument("--predict-N", type=int, default=10_000, help="PREDICT samples on the attacked point")
+    audit.add_argument("--steps", type=positive_int, default=100, help="PGD steps (gaussian: 20 is plenty)")
+    audit.add_argument("--restarts", type=positive_int, default=10, help="random restarts (lipschitz-margin)")
+    audit.add_argument("--samples", type=positive_int, default=16, help="noise draws per PGD step (gaussian)")
+    audit.add_argument("--certified", type=positive_int, help="stop after this many certified images (gaussian)")
+    audit.add_argument("--N0", "--n0", type=positive_int, default=100)
+    audit.add_argument("--N", "--n", type=positive_int, default=10_000, help="CERTIFY samples (gaussian)")
+    audit.add_argument("--predict-N", "--predict-n", type=positive_int, default=10_000, help="PREDICT samples on the attacked point")
     audit.add_argument("--alpha", type=float, default=0.001)
-    audit.add_argument("--batch", type=int, default=1000)
-    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--batch", type=positive_int, default=1000)
+    audit.add_argument("--seed", type=non_negative_int, default=0)
     audit.add_argument("--out", help="write the rows to this CSV file")
     audit.set_defaults(handler=audit_command)
 
     evaluate = commands.add_parser("evaluate", help="accuracy of base classifiers on a dataset, clean and under noise")
     evaluate.add_argument("checkpoints", nargs="+")
     _add_image_arguments(evaluate)
-    evaluate.add_argument("--noise-sd", type=float, nargs="+", default=[0.0], help="noise levels (0: clean)")
-    evaluate.add_argument("--batch", type=int, default=500)
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    evaluate.add_argument("--noise-sd", type=non_negative_float, nargs="+", default=[0.0], help="noise levels (0: clean)")
+    evaluate.add_argument("--batch", type=positive_int, default=500)
+    evaluate.add_argument("--seed", type=non_negative_int, default=0, help="seed of the noise")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--out", help="write the rows to this CSV file")
     evaluate.set_defaults(handler=evaluate_command)
@@ -499,15 +543,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     table = commands.add_parser("table", help="approximate certified accuracy of certify logs (Markdown, LaTeX, CSV)")
     table.add_argument("logs", nargs="+", help="certify TSV files (ours or the reference's)")
-    table.add_argument("--radii", type=float, nargs="+", help="radii (default: the start/stop/step grid)")
-    table.add_argument("--radius-start", type=float, default=0.25)
-    table.add_argument("--radius-stop", type=float, default=1.5)
-    table.add_argument("--radius-step", type=float, default=0.25)
+    table.add_argument("--radii", type=non_negative_float, nargs="+", help="radii (default: the start/stop/step grid)")
+    table.add_argument("--radius-start", type=non_negative_float, default=0.25)
+    table.add_argument("--radius-stop", type=non_negative_float, default=1.5)
+    table.add_argument("--radius-step", type=positive_float, default=0.25)
     table.add_argument("--out", help="write OUT.md, OUT.tex and the tidy OUT.csv")
     table.set_defaults(handler=table_command)
 
     bounds = commands.add_parser("bounds", help="radius of each smoothing guarantee for a grid of pA (pB = 1 - pA)")
-    bounds.add_argument("--sigmas", type=float, nargs="+", default=list(PAPER_SIGMAS))
+    bounds.add_argument("--sigmas", type=positive_float, nargs="+", default=list(PAPER_SIGMAS))
     bounds.add_argument("--p-a", type=float, nargs="+", default=list(PAPER_P_A))
     bounds.add_argument("--out", help="write the tidy frame to this CSV file")
     bounds.set_defaults(handler=bounds_command)
@@ -529,7 +573,10 @@ def describe(error: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # a usage error (one line, status 2), or --help (status 0)
+        return stop.code if isinstance(stop.code, int) else 2
 
     def show_warning(message, *_) -> None:
         print(f"smoothbench {args.command}: warning: {message}", file=sys.stderr)

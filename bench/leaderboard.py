@@ -164,10 +164,28 @@ def _csv_section(frame: pd.DataFrame, path: Path, written: list[Path], title: st
     return ["", f"## {title}", "", f"{text} (`results/{path.name}`).", "", *body]
 
 
+THROUGHPUT_COLUMNS = {  # what the summaries and plots read of each kind of `smoothbench throughput` CSV
+    "samples_per_s": ["device", "arch", "precision", "channels_last", "compile", "method", "batch", "samples_per_s"],
+    "certify_seconds": ["device", "arch", "fast_path", "method", "n0", "n", "batch", "seconds"],
+    "peak_memory": ["device", "measure", "arch", "batch", "n", "peak_bytes"],
+}
+
+
 def _throughput_frame(results: Path, prefix: str) -> pd.DataFrame | None:
-    """All results/throughput/<prefix>_*.csv files in one frame, or None where there is none."""
-    files = sorted((results / "throughput").glob(f"{prefix}_*.csv"))
-    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True) if files else None
+    """All results/throughput/<prefix>_*.csv files in one frame, or None where there is none; a file without
+    the columns `smoothbench throughput` writes is named."""
+    frames = []
+    for path in sorted((results / "throughput").glob(f"{prefix}_*.csv")):
+        try:
+            frame = pd.read_csv(path)
+        except (ValueError, UnicodeDecodeError) as error:  # pandas' ParserError and EmptyDataError are ValueErrors
+            raise ValueError(f"{path}: not a CSV of `smoothbench throughput` ({error}); write it again") from None
+        missing = [column for column in THROUGHPUT_COLUMNS[prefix] if column not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: no column {', '.join(missing)}: not a {prefix} CSV of `smoothbench throughput`; "
+                             "write it again or remove it")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def _per_device_section(title: str, intro: str, summary: pd.DataFrame) -> list[str]:

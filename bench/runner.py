@@ -15,17 +15,29 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from bench.certifiers import create_certifier, is_smoothing
 from bench.distributed import Shard
-from bench.records import RUN_COLUMNS, encode_row, key_of_fields, row_key, run_path
-from bench.suite import Suite, certify_suite, check_name, model_spec
+from bench.records import (
+    RUN_COLUMNS,
+    check_rows,
+    encode_row,
+    impossible_rows,
+    key_of_fields,
+    parse_run_rows,
+    row_key,
+    run_label,
+    run_path,
+    shard_of,
+)
+from bench.suite import Suite, certify_suite, check_name
 from bench.tables import read_certify_log
 from bench.throughput import device_name
-from bench.tsv import ResumableTSV, read_settings
+from bench.tsv import ResumableTSV, read_settings, settings_path
 from smoothing.batch_size import auto_batch_size
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth
@@ -59,6 +71,12 @@ def selected_images(data: Dataset, skip: int, maximum: int) -> list[tuple[int, i
     return [(p, int(indices[p]) if indices is not None else p) for p in selected_positions(len(data), skip, maximum)]
 
 
+def label_of(data: Dataset, position: int) -> int:
+    """The label of the image at `position`, from the dataset's label array where it keeps one (no decoding)."""
+    labels = getattr(data, "labels", getattr(data, "targets", None))
+    return int(labels[position]) if labels is not None else int(data[position][1])
+
+
 def pending_units(units: Sequence[U], out: ResumableTSV, keys: Callable[[U], list[Hashable]], description: str
                   ) -> Iterator[tuple[U, list[Hashable]]]:
     """The resumable per-image loop of every command (certify, predict, run, sequential-savings): each unit
@@ -78,7 +96,7 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     """Run (or resume) `suite`, or this process's shard of it; returns the path of its TSV."""
     torch_device = resolve_device(device) if isinstance(device, str) else device
     run_id = check_name("run id", run_id or suite.default_run_id(torch_device))
-    specs = [model_spec(entry) for entry in suite.models]
+    specs = suite.model_specs()
     # The weights' fingerprints: a checkpoint replaced at the same path never resumes into these rows.
     checkpoints = {spec.name: checkpoint_sha256(spec.checkpoint) for spec in specs}
     version = code_version()
@@ -88,9 +106,10 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     fast_path = suite.fast_path()
     common = _common_fields(suite, device_name(torch_device), version)
     path = run_path(results_dir, suite.name, run_id, shard.suffix())
-    with ResumableTSV(path, RUN_COLUMNS, _run_settings(suite, run_id, checkpoints), key=key_of_fields) as out:
-        if shard.rank == 0:  # written once the run may go ahead
-            _write_manifest_once(path, run_id, manifest(suite, torch_device, version))
+    _check_process_count(path, run_id, shard)
+    start = (lambda: _write_manifest(path, run_id, manifest(suite, torch_device, version))) if shard.rank == 0 else None
+    with ResumableTSV(path, RUN_COLUMNS, _run_settings(suite, run_id, checkpoints), key=key_of_fields,
+                      check=lambda rows: check_rows(parse_run_rows(rows, path), path, suite), on_start=start) as out:
         for model_entry, spec in zip(suite.models, specs):
             model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, torch_device)
             certifiers = [create_certifier(name) for name in suite.certifiers_of(model_entry)]
@@ -149,11 +168,21 @@ def _common_fields(suite: Suite, device: str, version: str) -> dict:
                 seed=suite.seed, code_version=version)
 
 
-def _write_manifest_once(run_file: Path, run_id: str, fields: dict) -> None:
-    """<run-id>.manifest.json beside the run file, unless a first start of the run wrote it."""
-    manifest_path = run_file.parent / f"{run_id}.manifest.json"
-    if not manifest_path.exists():
-        manifest_path.write_text(json.dumps(fields, indent=2) + "\n")
+def _write_manifest(run_file: Path, run_id: str, fields: dict) -> None:
+    """<run-id>.manifest.json beside the run file, written when the run file is started (at its first row)."""
+    (run_file.parent / f"{run_id}.manifest.json").write_text(json.dumps(fields, indent=2) + "\n")
+
+
+def _check_process_count(path: Path, run_id: str, shard: Shard) -> None:
+    """A run is resumed by as many processes as started it: rank r of K owns every K-th unit, so files of
+    another K would hold the same images twice. Refuse files of the run id written with another count."""
+    others = [f for f in sorted(path.parent.glob(f"{run_id}*.tsv")) if run_label(f) == run_label(path)
+              and (shard_of(f) or (0, 1))[1] != shard.world]
+    if others:
+        started = (shard_of(others[0]) or (0, 1))[1]
+        raise ValueError(f"{others[0]} exists: run {run_id} was started with {started} process(es), this is "
+                         f"{shard.world}; resume it with {started} (torchrun --nproc-per-node {started}, or no torchrun "
+                         "for 1), or start another run with --run-id")
 
 
 def _run_settings(suite: Suite, run_id: str, checkpoints: dict[str, str]) -> dict:
@@ -169,23 +198,31 @@ SETTINGS_OF_A_CERTIFY_LOG = ("dataset", "split", "skip", "max", "n0", "n", "alph
 
 
 def import_certify_logs(suite: Suite, logs: Sequence[str | Path], device: str, version: str, run_id: str,
-                        results_dir: str | Path = "results/runs") -> tuple[Path, int]:
+                        results_dir: str | Path = "results/runs", data_root: str | None = None) -> tuple[Path, int]:
     """`smoothbench certify` logs (e.g. written on a GPU machine) as a run of `suite`, the rows `run_suite`
     writes for the gaussian certifier: each log's settings must be the suite's (SETTINGS_OF_A_CERTIFY_LOG,
-    with a seed), its checkpoint (by sha256) one of the suite's models and its sigma one of that model's.
-    Radii are the log's, rounded down to 3 digits. `device` and `version` name the machine and code that
-    wrote the logs. Resumable like a run (present rows are kept, a later `run` fills in what is missing);
-    returns the run file and the number of rows added."""
+    with a seed), its checkpoint (by sha256) one of the suite's models and its sigma one of that model's, one
+    log per model and sigma; every row must be possible (records.impossible_rows: a radius n samples can
+    certify, abstentions without radius and not correct) and be one of the suite's images with the dataset's
+    label (read from `data_root`). Radii are the log's, rounded down to 3 digits. `device` and `version` name
+    the machine and code that wrote the logs. Resumable like a run (present rows are kept, a later `run` fills
+    in what is missing); returns the run file and the number of rows added."""
     check_name("run id", run_id)
-    specs = {checkpoint_sha256(spec.checkpoint): (entry, spec) for entry, spec in
-             ((entry, model_spec(entry)) for entry in suite.models)}
+    specs = {checkpoint_sha256(spec.checkpoint): (entry, spec) for entry, spec in zip(suite.models, suite.model_specs())}
     checkpoints = {spec.name: sha for sha, (_, spec) in specs.items()}
-    imports = []
+    data = create_dataset(suite.dataset, suite.split, data_root)
+    labels = {idx: label_of(data, position) for position, idx in selected_images(data, suite.skip, suite.max)}
+    common = dict(_common_fields(suite, device, version), batch=suite.batch)
+    imports, sources = [], {}
     for log in map(Path, logs):
         settings = read_settings(log)
-        if settings.get("command") != "certify":
-            raise ValueError(f"{log}: written by `smoothbench {settings.get('command')}`, not certify; import certify logs")
-        logged = certify_suite(settings)
+        if not isinstance(settings, dict) or settings.get("command") != "certify":
+            command = settings.get("command") if isinstance(settings, dict) else None
+            raise ValueError(f"{log}: written by `smoothbench {command}`, not certify; import certify logs")
+        try:
+            logged = certify_suite(settings)
+        except ValueError as error:
+            raise ValueError(f"{settings_path(log)}: {error}") from error
         logged_values = {key: getattr(logged, key) for key in SETTINGS_OF_A_CERTIFY_LOG}
         logged_values["seed"] = settings["seed"]  # None: no per-image seed, so not the suite's noise
         differ = [key for key, value in logged_values.items() if value != getattr(suite, key)]
@@ -200,14 +237,21 @@ def import_certify_logs(suite: Suite, logs: Sequence[str | Path], device: str, v
         if settings["sigma"] not in entry.get("sigmas", []) or "gaussian" not in suite.certifiers_of(entry):
             raise ValueError(f"{log}: sigma {settings['sigma']} with the gaussian certifier is not in suite "
                              f"{suite.name} for {spec.name} (sigmas {entry.get('sigmas', [])})")
-        imports.append((spec, settings["sigma"], read_certify_log(log)))
-    common = dict(_common_fields(suite, device, version), batch=suite.batch)
+        if (spec.name, settings["sigma"]) in sources:
+            raise ValueError(f"{log} and {sources[spec.name, settings['sigma']]} both hold {spec.name} at sigma "
+                             f"{settings['sigma']}; import one of them")
+        sources[spec.name, settings["sigma"]] = log
+        rows = read_certify_log(log)
+        _check_log_rows(rows, log, dict(common, model=spec.name, train_sigma=spec.train_sigma, sigma=settings["sigma"],
+                                        certifier="gaussian"), labels, suite)
+        imports.append((spec, settings["sigma"], rows))
     path = run_path(results_dir, suite.name, run_id)
     added = 0
-    with ResumableTSV(path, RUN_COLUMNS, _run_settings(suite, run_id, checkpoints), key=key_of_fields) as out:
-        _write_manifest_once(path, run_id, dict(
-            suite=suite.name, suite_text=suite.text, imported=time.strftime("%Y-%m-%dT%H:%M:%S%z"), device=device,
-            code_version=version, imported_from=[str(log) for log in logs]))
+    imported = dict(suite=suite.name, suite_text=suite.text, imported=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    device=device, code_version=version, imported_from=[str(log) for log in logs])
+    with ResumableTSV(path, RUN_COLUMNS, _run_settings(suite, run_id, checkpoints), key=key_of_fields,
+                      check=lambda rows: check_rows(parse_run_rows(rows, path), path, suite),
+                      on_start=lambda: _write_manifest(path, run_id, imported)) as out:
         for spec, sigma, rows in imports:
             for row in rows.itertuples():
                 if row_key(spec.name, "gaussian", sigma, row.idx) in out.done:
@@ -217,6 +261,23 @@ def import_certify_logs(suite: Suite, logs: Sequence[str | Path], device: str, v
                                "gaussian", sigma, row.predict, radius, row.seconds))
                 added += 1
     return path, added
+
+
+def _check_log_rows(rows: pd.DataFrame, log: Path, fields: dict, labels: dict[int, int], suite: Suite) -> None:
+    """Refuse a certify log's first row that is impossible (records.impossible_rows, with the log's own
+    `correct`) or not one of the suite's images with the dataset's label, naming the log and line."""
+    frame = pd.DataFrame([{**fields, "idx": row.idx, "label": row.label, "predict": row.predict, "radius": row.radius,
+                           "correct": row.correct} for row in rows.itertuples()], columns=[*fields, *rows.columns])
+    why = impossible_rows(frame) if len(frame) else pd.Series(dtype=str)
+    for line, (row, problem) in enumerate(zip(rows.itertuples(), why), start=2):
+        if problem:
+            raise ValueError(f"{log}:{line}: impossible row: {problem}; a certify log holds only what CERTIFY returns")
+        if row.idx not in labels:
+            raise ValueError(f"{log}:{line}: image {row.idx} is not one suite {suite.name} certifies ({suite.dataset} "
+                             f"{suite.split}, skip {suite.skip}, max {suite.max}); import logs of the suite's images")
+        if row.label != labels[row.idx]:
+            raise ValueError(f"{log}:{line}: image {row.idx} has label {labels[row.idx]} in {suite.dataset}, the log says "
+                             f"{row.label}; the log is of other data")
 
 
 def _row(common: dict, certifier: str, sigma: float | None, prediction: int, radius: float, seconds: float) -> list[str]:

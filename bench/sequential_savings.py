@@ -17,18 +17,24 @@ from bench.runner import pending_units, selected_images
 from bench.tables import accuracy_columns
 from bench.tsv import ResumableTSV
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
-from smoothing.core import Smooth
+from smoothing.core import Smooth, check_sample_sizes
 from smoothing.datasets import create_dataset, dataset_info
 from smoothing.sampler import image_seed
 from smoothing.sequential import certify_sequential
+from smoothing.statistics import check_alpha
 
 COLUMNS = ["method", "idx", "label", "predict", "radius", "correct", "samples", "seconds"]
 
 
 def compare(model_name: str, dataset: str, sigma: float, images: int, skip: int, n0: int, n: int, alpha: float,
-            batch: int, stages: int, out: Path) -> pd.DataFrame:
+            batch: int, stages: int, out: Path, overwrite: bool = False) -> pd.DataFrame:
     """CERTIFY and sequential CERTIFY on every skip-th image, each image's noise seeded by its index;
-    rows already in `out` (a resumed run) are kept, not recomputed."""
+    rows already in `out` (a resumed run) are kept, not recomputed, unless `overwrite`. Every setting is
+    checked before the first row."""
+    check_alpha(alpha)
+    check_sample_sizes(n, batch, n0)
+    if images < 1 or skip < 1 or stages < 1:
+        raise ValueError(f"images, skip and stages must be >= 1, got {images}, {skip}, {stages}")
     spec = create_model_spec(model_name)
     model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch)
     data, info = create_dataset(dataset), dataset_info(dataset)
@@ -36,7 +42,7 @@ def compare(model_name: str, dataset: str, sigma: float, images: int, skip: int,
                     batch=batch, stages=stages, checkpoint_sha256=checkpoint_sha256(spec.checkpoint))
     units = [(method, position) for position, _ in selected_images(data, skip, images * skip)
              for method in ("certify", "sequential")]
-    with ResumableTSV(out, COLUMNS, settings, key=lambda fields: (fields[0], int(fields[1]))) as table:
+    with ResumableTSV(out, COLUMNS, settings, overwrite, key=lambda fields: (fields[0], int(fields[1]))) as table:
         for (method, position), _ in pending_units(units, table, lambda unit: [unit], "sequential-savings"):
             x, label = data[position]
             smoothed = Smooth(model, info.num_classes, sigma, seed=image_seed(0, position))

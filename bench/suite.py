@@ -34,6 +34,13 @@ def check_name(kind: str, name: object) -> str:
     return name
 
 
+def _check_unique(key: str, values: list) -> None:
+    """Each (model, certifier, sigma, image) is one row: a name or sigma listed twice would write it twice."""
+    repeated = sorted({str(value) for value in values if values.count(value) > 1})
+    if repeated:
+        raise ValueError(f"{key} lists {', '.join(repeated)} more than once; list each once")
+
+
 def _check_type(key: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
     """bool is not an int here, and an int is a valid float."""
     kinds = kind if isinstance(kind, tuple) else (kind,)
@@ -72,6 +79,8 @@ class Suite:
             raise ValueError(f"split must be 'train' or 'test', got {self.split!r}")
         for key in ("skip", "n0", "n", "seed"):
             _check_type(key, getattr(self, key), int, "an integer")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0 (each image's noise is seeded from seed and index), got {self.seed}")
         _check_type("max", self.max, int, "an integer (-1: all images)")
         selected_positions(0, self.skip, self.max)
         _check_type("alpha", self.alpha, (int, float), "a number")
@@ -86,6 +95,7 @@ class Suite:
         _check_type("models", self.models, list, "a list of [[models]] tables")
         if not self.models:
             raise ValueError("no [[models]] table: name at least one model (name, sigmas, optionally certifiers)")
+        _check_unique("[[models]] names", [model.get("name") if isinstance(model, dict) else model for model in self.models])
         for model in self.models:
             _check_type("[[models]]", model, dict, "a table with name and sigmas")
             if "name" not in model:
@@ -102,7 +112,7 @@ class Suite:
             for sigma in sigmas:
                 _check_type(f"sigmas of {model['name']}", sigma, (int, float), "a list of numbers")
                 check_sigma(sigma)
-            model_spec(model)
+            _check_unique(f"sigmas of {model['name']}", [float(sigma) for sigma in sigmas])
 
     def _check_certifiers(self, key: str, names: object) -> None:
         _check_type(key, names, list, "a list of certifier names")
@@ -110,10 +120,16 @@ class Suite:
             raise ValueError(f"{key} is empty: name at least one (e.g. \"gaussian\")")
         for name in names:
             _check_type(key, name, str, "a list of certifier names")
+        _check_unique(key, names)
+        for name in names:
             certifier = create_certifier(name)  # unknown names fail here, before any work
             if self.sequential and certifier.kind == SAMPLING and certifier.needs_scores:
                 raise ValueError(f"certifier {name} needs the softmax scores of a full sampling pass; it cannot "
                                  "run with sequential = true")
+
+    def model_specs(self) -> list[ModelSpec]:
+        """Each model's spec (registered, or inline with its checkpoint): unknown names fail here."""
+        return [model_spec(model) for model in self.models]
 
     def certifiers_of(self, model: dict) -> list[str]:
         """A model's certifiers: its own `certifiers` key, else the suite's."""
@@ -151,28 +167,52 @@ def suite_names() -> list[str]:
 
 
 def load_suite(name_or_path: str) -> Suite:
-    """The suite of a shipped name or a TOML file; every problem is reported with the file's path."""
+    """The suite of a shipped name or a TOML file, its models resolved; every problem is reported with the
+    file's path."""
     path = suite_path(name_or_path)
     if not path.is_file():
         raise FileNotFoundError(f"suite {name_or_path!r} not found: no file {path}; shipped suites: {', '.join(suite_names())}")
     try:
         text = path.read_text(encoding="utf-8")
-        fields = tomllib.loads(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    except UnicodeDecodeError as error:
         raise ValueError(f"{path}: not a valid suite TOML file ({error})") from error
+    suite = suite_from_text(text, str(path))
+    try:
+        suite.model_specs()
+    except (ValueError, KeyError) as error:
+        raise ValueError(f"{path}: {error.args[0] if error.args else error}") from error
+    return suite
+
+
+def _named(names: list[str], most: int = 5) -> str:
+    """The first few of a list of names, and how many more: an error line stays one readable line."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def suite_from_text(text: str, source: str, overrides: Mapping[str, Any] | None = None) -> Suite:
+    """The suite a TOML text declares (with command-line overrides, as a run's settings record them),
+    every value validated; `source` (its file) prefixes every error. Models are not resolved here, so a
+    run of a model registered elsewhere can still be read."""
+    try:
+        fields = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{source}: not a valid suite TOML file ({error})") from error
+    except RecursionError:
+        raise ValueError(f"{source}: not a valid suite TOML file (nested too deeply)") from None
     known = {f.name for f in dataclasses.fields(Suite)} - {"text", "overrides"}
     unknown = sorted(set(fields) - known)
     missing = sorted(f.name for f in dataclasses.fields(Suite) if f.name not in fields
                      and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
     if unknown or missing:
-        raise ValueError(f"{path}: not a valid suite: " + "; ".join(
-            ([f"unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})"] if unknown else [])
+        raise ValueError(f"{source}: not a valid suite: " + "; ".join(
+            ([f"unknown keys {_named(unknown)} (known: {', '.join(sorted(known))})"] if unknown else [])
             + ([f"missing keys {', '.join(missing)}"] if missing else [])))
     try:
-        return Suite(**fields, text=text)
-    except (ValueError, KeyError, FileNotFoundError) as error:
+        suite = Suite(**fields, text=text)
+        return suite.with_overrides(dict(overrides)) if overrides else suite
+    except (ValueError, KeyError, TypeError) as error:
         message = error.args[0] if error.args else str(error)
-        raise ValueError(f"{path}: {message}") from error
+        raise ValueError(f"{source}: {message}") from error
 
 
 def model_spec(entry: dict) -> ModelSpec:
@@ -191,10 +231,18 @@ def model_spec(entry: dict) -> ModelSpec:
                          "arch, train_sigma, method") from error
 
 
+CERTIFY_SETTINGS = ("command", "base_classifier", "dataset", "sigma", "split", "skip", "max", "N", "alpha", "batch",
+                    "precision", "channels_last", "compile", "seed")  # what certify and predict record of their flags
+
+
 def certify_suite(settings: Mapping[str, Any]) -> Suite:
     """The settings of `smoothbench certify` or `predict` (their flags, as parsed or as saved beside their log)
     as the one-model suite they are (the reference's flag names map to its keys: N0 to n0, N to n), so the
     Suite's validation is the only one; predict selects nothing (n0 = 1 stands for "no selection pass")."""
+    missing = [key for key in CERTIFY_SETTINGS if key not in settings]
+    if missing:
+        raise ValueError(f"settings without {', '.join(missing)}: not the settings of a smoothbench certify or predict "
+                         "log; copy the .settings.json written beside the log")
     model = {"name": Path(settings["base_classifier"]).name, "checkpoint": settings["base_classifier"],
              "dataset": settings["dataset"], "sigmas": [settings["sigma"]],
              **({"arch": settings["arch"]} if settings.get("arch") else {})}

@@ -43,8 +43,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} holds objects that safe loading (weights_only=True) refuses, so it is not loaded: {error}"
         ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CheckpointError(f"{path} is corrupt or not a PyTorch checkpoint ({error}); save it again") from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError, TypeError,
+            AttributeError, UnicodeDecodeError) as error:  # what torch.load raises on text and other non-checkpoints
+        raise CheckpointError(f"{path} is corrupt or not a PyTorch checkpoint ({type(error).__name__}: {error}); "
+                              "save it again") from error
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, expected a dict with a state_dict")
     return checkpoint
@@ -79,6 +81,12 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path} does not name its architecture; pass --arch (one of {', '.join(architecture_names())})"
         )
+    if not isinstance(arch, str):
+        raise CheckpointError(f"{path} names its architecture as a {type(arch).__name__}, not a name; pass --arch (one "
+                              f"of {', '.join(architecture_names())})")
+    if "dataset" in checkpoint and not isinstance(checkpoint["dataset"], str):
+        raise CheckpointError(f"{path} names its dataset as a {type(checkpoint['dataset']).__name__}, not a name; save "
+                              "it again")
     model = create_architecture(arch, checkpoint.get("dataset", dataset))
     expected = set(model.state_dict())
     state = _match_keys(_state_dict(checkpoint, path), expected)

@@ -80,3 +80,9 @@ def gaussian_radius(sigma: float, p_a_lower, p_b_upper=None):
         high_b = np.where(np.isfinite(phi_b), phi_b + PPF_SLACK * np.abs(phi_b), phi_b)
     radius = sigma / 2.0 * (low_a - high_b) * (1.0 - PPF_SLACK)
     return np.where(p_a > p_b, np.maximum(radius, 0.0), 0.0)
+
+
+def largest_certifiable_radius(sigma, n, alpha):
+    """The largest radius CERTIFY can return with n samples at level alpha: every sample votes for cA, so
+    pA_lower = alpha^(1/n) (the Clopper-Pearson bound at k = n) and R = sigma PhiInv(alpha^(1/n))."""
+    return gaussian_radius(sigma, np.power(alpha, 1.0 / np.asarray(n, dtype=float)))

@@ -188,3 +188,163 @@ def test_bounds_at_one_half(capsys):
     """pA = 0.5 certifies nothing under every guarantee; it used to crash the ratio table."""
     assert main(["bounds", "--p-a", "0.5", "0.9"]) == 0
     assert "pixeldp / gaussian" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["audit", "gaussian", "CKPT", "--sigma", "0.25", "--steps", "0"], "argument --steps: expected a positive integer"),
+    (["audit", "gaussian", "CKPT", "--sigma", "0.25", "--samples", "0"],
+     "argument --samples: expected a positive integer"),
+    (["sequential-savings", "--images", "-1", "--out", "OUT"], "argument --images: expected a positive integer"),
+    (["sequential-savings", "--stages", "0", "--out", "OUT"], "argument --stages: expected a positive integer"),
+    (["throughput", "--certify-images", "0"], "argument --certify-images: expected a positive integer"),
+    (["throughput", "--batch", "0"], "argument --batch: expected a positive integer"),
+    (["evaluate", "CKPT", "--noise-sd", "-1"], "argument --noise-sd: expected a number >= 0, got '-1'"),
+    (["table", "LOG", "--radii", "nan"], "argument --radii: expected a number >= 0, got 'nan'"),
+    (["table", "LOG", "--radii", "-1"], "argument --radii: expected a number >= 0, got '-1'"),
+    (["table", "LOG", "--radius-step", "0"], "argument --radius-step: expected a positive number"),
+    (["table", "LOG", "--radius-step", "-0.25"], "argument --radius-step: expected a positive number"),
+    (["table", "LOG", "--radius-step", "1e-8"], "makes 125,000,001 radii; choose a start <= stop and a step"),
+    (["lipschitz", "CKPT", "--radii", "-1"], "argument --radii: expected a number >= 0, got '-1'"),
+])
+def test_flags_that_would_do_nothing_are_refused(checkpoint, tmp_path, capsys, argv, message):
+    """Each used to run (or print a success) doing nothing or something else: `audit --steps 0` reported
+    0 successes of an attack that never ran, `sequential-savings --images -1` certified all 500 images,
+    `throughput --certify-images 0` measured samples/s, `--radius-step 1e-8` ran for minutes."""
+    log = tmp_path / "log.tsv"
+    log.write_text("idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t3\t3\t0.5\t1\t1.0\n")
+    argv = [str(checkpoint) if a == "CKPT" else str(log) if a == "LOG" else str(tmp_path / "o.tsv") if a == "OUT"
+            else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "o.tsv").exists()
+
+
+def test_sequential_savings_checks_everything_before_its_first_row(tmp_path, capsys):
+    """--stages 0 used to write a row, then refuse and suggest an --overwrite the command did not have."""
+    out = tmp_path / "savings.tsv"
+    assert main(["sequential-savings", "--images", "1", "--n", "50", "--n0", "100", "--out", str(out)]) == 2
+    assert "n0 must lie in [1, n]" in one_line_error(capsys) and not out.exists()
+    assert main(["sequential-savings", "--images", "1", "--n0", "10", "--n", "50", "--batch", "50", "--out",
+                 str(out)]) == 0
+    capsys.readouterr()
+    assert main(["sequential-savings", "--images", "1", "--n0", "10", "--n", "60", "--batch", "50", "--out",
+                 str(out)]) == 2
+    assert "pass --overwrite" in one_line_error(capsys)
+    assert main(["sequential-savings", "--images", "1", "--n0", "10", "--n", "60", "--batch", "50", "--out",
+                 str(out), "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("content", [b"hello, I am a text file\n", b"", b"PK\x03\x04 not really a zip",
+                                     b"\x80\x02}q\x00."])
+def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path, capsys, content):
+    """A text file given as a checkpoint printed `error: 101` or `IndexError: pop from empty list`."""
+    path = tmp_path / "text.pth.tar"
+    path.write_bytes(content)
+    assert main(["certify", "cifar10-embedded", str(path), "0.25", str(tmp_path / "o.tsv"), "--max", "1"]) == 2
+    line = one_line_error(capsys)
+    assert str(path) in line and ("not a PyTorch checkpoint" in line or "expected a dict" in line
+                                  or "no 'state_dict'" in line or "does not name its architecture" in line), line
+
+
+def test_a_checkpoint_whose_arch_is_not_a_name_is_named(tmp_path, capsys):
+    import torch
+
+    path = tmp_path / "odd.pth.tar"
+    torch.save({"arch": 5, "state_dict": create_architecture("cifar_resnet20", "cifar10").state_dict()}, path)
+    assert main(["certify", "cifar10-embedded", str(path), "0.25", str(tmp_path / "o.tsv"), "--max", "1"]) == 2
+    assert f"{path} names its architecture as a int, not a name; pass --arch" in one_line_error(capsys)
+
+
+def test_certify_never_writes_over_its_checkpoint(checkpoint, capsys):
+    before = checkpoint.read_bytes()
+    assert main(["certify", "cifar10-embedded", str(checkpoint), "0.25", str(checkpoint), "--overwrite", "--max",
+                 "1"]) == 2
+    assert "is the checkpoint itself" in one_line_error(capsys)
+    assert checkpoint.read_bytes() == before
+
+
+def test_a_full_disk_names_the_file_and_how_to_resume(suite, tmp_path, monkeypatch):
+    """ENOSPC and EFBIG named no file and did not say how to resume."""
+    import errno
+
+    from bench.tsv import ResumableTSV
+
+    path = tmp_path / "out.tsv"
+    with ResumableTSV(path, ["idx", "value"], {}) as out:
+        out.write([0, "a"])
+        real_flush = out._file.flush
+
+        def full(*_):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(out._file, "flush", full)
+        with pytest.raises(ValueError, match=f"{path}: writing a row failed \\(No space left on device\\); every "
+                                             "finished row is kept: free disk space .* rerun the same command to resume"):
+            out.write([1, "b"])
+        monkeypatch.setattr(out._file, "flush", real_flush)
+
+
+def test_an_output_folder_removed_mid_run_is_named(suite, tmp_path, monkeypatch, capsys):
+    """It used to print `No objects to concatenate` after writing the rows into a deleted file."""
+    import shutil
+
+    from bench.tsv import ResumableTSV
+
+    real_write = ResumableTSV.write
+    calls = []
+
+    def write_then_delete(self, row):
+        real_write(self, row)
+        calls.append(1)
+        if len(calls) == 3:
+            shutil.rmtree(self.path.parent)
+
+    monkeypatch.setattr(ResumableTSV, "write", write_then_delete)
+    assert main(["run", str(tmp_path / "tiny.toml"), "--results", str(tmp_path / "results"), "--device", "cpu"]) == 2
+    assert "was removed while rows were written to it; rerun the same command" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[a]\n" * 0 + "x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ("".join(f"unknown{i} = 1\n" for i in range(200_000)), "unknown keys unknown0, unknown1, unknown10"),
+])
+def test_hostile_suite_files_give_one_short_line(tmp_path, capsys, text, message):
+    """A deeply nested TOML raised a RecursionError without the file; 5 MB of unknown keys made a 4.7 MB line."""
+    path = tmp_path / "hostile.toml"
+    path.write_text(text)
+    assert main(["run", str(path), "--results", str(tmp_path / "r")]) == 2
+    line = one_line_error(capsys)
+    assert str(path) in line and message in line and len(line) < 1000
+
+
+def test_import_names_a_settings_file_without_its_keys(suite, tmp_path, capsys):
+    """import-certify printed `error: N` for a settings file missing N."""
+    import json
+
+    log = tmp_path / "certify.tsv"
+    assert main(["certify", "cifar10-embedded", str(suite.model_specs()[0].checkpoint), "0.25", str(log), "--N0", "10",
+                 "--N", "60", "--alpha", "0.01", "--batch", "40", "--skip", "100", "--seed", "3", "--device",
+                 "cpu"]) == 0
+    settings = Path(str(log) + ".settings.json")
+    values = json.loads(settings.read_text())
+    del values["N"]
+    settings.write_text(json.dumps(values))
+    capsys.readouterr()
+    assert main(["import-certify", str(tmp_path / "tiny.toml"), str(log), "--device-name", "x", "--code-version", "y",
+                 "--run-id", "z", "--results", str(tmp_path / "r")]) == 2
+    assert f"{settings}: settings without N: not the settings of a smoothbench certify" in one_line_error(capsys)
+
+
+def test_leaderboard_names_corrupt_inputs(suite, tmp_path, capsys):
+    """A header-only run file printed `error: dataset`, a corrupt throughput CSV `error: precision`."""
+    path = run_suite(suite, tmp_path / "runs", device="cpu")
+    empty = path.with_name("empty.tsv")
+    empty.write_text(path.read_text().splitlines(keepends=True)[0])
+    assert main(["leaderboard", "--results", str(tmp_path)]) == 0
+    assert f"{empty}: no rows yet; skipped" in capsys.readouterr().err
+    (tmp_path / "throughput").mkdir()
+    corrupt = tmp_path / "throughput" / "samples_per_s_x.csv"
+    corrupt.write_text("arch,method\nresnet,ours\n")
+    assert main(["leaderboard", "--results", str(tmp_path)]) == 2
+    assert f"{corrupt}: no column device, precision" in one_line_error(capsys)

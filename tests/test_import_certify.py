@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from bench.migrations import lower_for_float32_noise
 from bench.models.cifar10_jpeg_zoo import CHECKPOINTS
-from bench.records import format_radius, read_run
+from bench.records import RADIUS_DIGITS, format_radius, read_run
 from bench.runner import import_certify_logs, run_suite
 from bench.suite import load_suite, model_spec
 from smoothing.architectures import create_architecture
@@ -84,12 +85,57 @@ def test_cli_names_a_missing_settings_file(suite, tmp_path, capsys):
     assert code == 2 and len(error.splitlines()) == 1 and "certify.tsv.settings.json not found" in error
 
 
-def test_the_committed_gpu_run_is_its_certify_logs(tmp_path):
+def test_the_committed_gpu_run_is_its_certify_logs(tmp_path, shared):
     """The committed H100 rows come from the committed certify logs of the committed checkpoints (by sha256)."""
     logs = sorted(CHECKPOINTS.glob("cifar10-jpeg-resnet110/noise*/certify_n10000.tsv"))
     suite = load_suite("cifar10-jpeg-resnet110")
     device = "NVIDIA H100 80GB HBM3 (4 processes sharing it)"
-    path, added = import_certify_logs(suite, logs, device, "e6a97a1", "cuda-bf16", tmp_path)
+    path, added = import_certify_logs(suite, logs, device, "e6a97a1", "cuda-bf16", tmp_path, shared / "data")
     committed = read_run(Path(__file__).parents[1] / "results" / "runs" / suite.name / "cuda-bf16.tsv")
     assert added == len(committed) == 4 * 500
-    assert read_run(path).equals(committed)
+    # Migrated once for the float32 noise the H100 drew (bench.migrations): lowered radii, all else equal.
+    imported = read_run(path)
+    lowered = lower_for_float32_noise(imported, 3 * 32 * 32, "cuda")
+    radii = lowered["radius"].map(lambda r: float(format_radius(r, RADIUS_DIGITS)))
+    assert radii.equals(committed["radius"]) and (committed["radius"] <= imported["radius"]).all()
+    assert imported.drop(columns="radius").equals(committed.drop(columns="radius"))
+
+
+def edited_log(log: Path, line: int, **values) -> Path:
+    """The certify log with some fields of one line (2 = the first row) replaced; a callable value is given
+    the line's fields by column."""
+    lines = log.read_text().splitlines()
+    header = lines[0].split("\t")
+    fields = lines[line - 1].split("\t")
+    original = dict(zip(header, fields))
+    for column, value in values.items():
+        fields[header.index(column)] = str(value(original) if callable(value) else value)
+    lines[line - 1] = "\t".join(fields)
+    log.write_text("\n".join(lines) + "\n")
+    return log
+
+
+@pytest.mark.parametrize("line,values,message", [
+    (3, dict(radius=5.0), "impossible row: radius 5 exceeds 0.36187, the largest that n = 60 samples certify"),
+    (3, dict(radius="nan"), "impossible row: radius nan is not a number >= 0"),
+    (2, dict(predict=-1, radius=0.0, correct=1), r"impossible row: an abstention \(predict = -1\) marked correct"),
+    (4, dict(idx=150), "image 150 is not one suite tiny certifies"),
+    (4, dict(idx=100000), "image 100000 is not one suite tiny certifies"),
+    (2, dict(label=lambda row: 8 if row["predict"] == "9" else 9, correct=0),
+     "image 0 has label 3 in cifar10-embedded, the log says [89]"),
+])
+def test_impossible_log_rows_are_refused_with_file_and_line(suite, tmp_path, line, values, message):
+    """import-certify accepted a radius above what n, alpha and sigma allow, an abstention marked correct, an
+    image the suite does not select or beyond the dataset, and a NaN radius (with an InvalidOperation)."""
+    log = edited_log(certify(suite, tmp_path / "certify.tsv"), line, **values)
+    with pytest.raises(ValueError, match=f"certify.tsv:{line}: {message}"):
+        import_certify_logs(suite, [log], DEVICE, VERSION, "imported", tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_two_logs_of_one_model_and_sigma_are_refused(suite, tmp_path):
+    """The second used to be dropped silently."""
+    first = certify(suite, tmp_path / "first.tsv")
+    second = certify(suite, tmp_path / "second.tsv")
+    with pytest.raises(ValueError, match="second.tsv and .*first.tsv both hold .* at sigma 0.25; import one"):
+        import_certify_logs(suite, [first, second], DEVICE, VERSION, "imported", tmp_path / "runs")

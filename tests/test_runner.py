@@ -8,9 +8,10 @@ import pytest
 from conftest import SUITE
 
 from bench.cli import main
-from bench.records import RUN_COLUMNS, read_run
+from bench.records import RUN_COLUMNS, key_of_fields, read_run
 from bench.runner import run_suite
 from bench.suite import load_suite
+from bench.tsv import read_settings
 
 
 def test_suite_end_to_end(suite, tmp_path):
@@ -120,3 +121,83 @@ def test_command_line_overrides_any_key(suite, tmp_path, capsys):
     assert main(["run", str(tmp_path / "tiny.toml"), "--results", str(tmp_path), "--n0", "500"]) == 2
     err = capsys.readouterr().err
     assert "with --n0 500: n0 must lie in [1, n]" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("edit,message", [
+    (('"li-renyi", ', '"li-renyi", "gaussian", '), "certifiers lists gaussian more than once"),
+    (("sigmas = [0.25, 0.5]", "sigmas = [0.25, 0.5, 0.50]"), "sigmas of cifar10-demo-resnet20 lists 0.5 more than once"),
+    (("seed = 3", "seed = -7"), "seed must be >= 0"),
+])
+def test_suites_that_would_write_a_row_twice_or_never_are_refused(tmp_path, edit, message):
+    """A certifier listed twice wrote every row twice; seed = -7 failed only at the first image."""
+    path = tmp_path / "bad.toml"
+    path.write_text(SUITE.replace(*edit).replace("test-tiny-resnet20", "cifar10-demo-resnet20"))
+    with pytest.raises(ValueError, match=message):
+        load_suite(str(path))
+
+
+def test_a_model_listed_twice_is_refused(tmp_path):
+    path = tmp_path / "twice.toml"
+    text = SUITE.replace("test-tiny-resnet20", "cifar10-demo-resnet20")
+    path.write_text(text + text[text.index("[[models]]"):])
+    with pytest.raises(ValueError, match=r"\[\[models\]\] names lists cifar10-demo-resnet20 more than once"):
+        load_suite(str(path))
+
+
+def test_a_refused_run_leaves_no_manifest(suite, tmp_path):
+    """The manifest used to be written before the first image, so a run refused there left one behind."""
+    broken = dataclasses.replace(suite, models=[{**suite.models[0], "name": "broken", "checkpoint": str(tmp_path / "x"),
+                                                 "dataset": "cifar10"}])
+    (tmp_path / "x").write_text("not a checkpoint")
+    with pytest.raises(ValueError):
+        run_suite(broken, tmp_path / "runs", device="cpu")
+    assert not list((tmp_path / "runs").rglob("*.manifest.json"))
+
+
+def test_resuming_into_a_file_with_another_suites_row_is_refused(suite, tmp_path):
+    path = run_suite(suite, tmp_path / "runs", device="cpu")
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:3]) + lines[3].replace(f"{suite.name}\t", "another-suite\t", 1))
+    with pytest.raises(ValueError, match=f"{path.name}:4: impossible row: suite another-suite"):
+        run_suite(suite, tmp_path / "runs", device="cpu")
+
+
+def test_resuming_with_another_process_count_is_refused(suite, tmp_path):
+    """A run killed under torchrun with 2 processes and resumed with 3 wrote images twice."""
+    from bench.distributed import Shard
+
+    run_suite(suite, tmp_path / "runs", device="cpu", shard=Shard(0, 2))
+    with pytest.raises(ValueError, match="was started with 2 process.*resume it with 2"):
+        run_suite(suite, tmp_path / "runs", device="cpu", shard=Shard(1, 3))
+    with pytest.raises(ValueError, match="was started with 2 process"):
+        run_suite(suite, tmp_path / "runs", device="cpu")
+    run_suite(suite, tmp_path / "runs", device="cpu", shard=Shard(1, 2))  # the same count resumes
+
+
+def test_the_torn_row_repair_keeps_every_finished_row_when_killed(suite, tmp_path, monkeypatch):
+    """The repair rewrote the file in place (open 'w', then write): a kill between the two left 0 rows."""
+    import builtins
+
+    from bench.tsv import ResumableTSV
+
+    path = run_suite(suite, tmp_path / "runs", device="cpu")
+    text = path.read_text()
+    path.write_text(text + text.splitlines()[1][:20])  # a torn row
+    real_open = builtins.open
+
+    class Killed(BaseException):
+        pass
+
+    def killing_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        if str(file) == str(path) and "w" in mode:
+            handle.write = lambda *_: (_ for _ in ()).throw(Killed())
+        return handle
+
+    monkeypatch.setattr(builtins, "open", killing_open)
+    try:
+        ResumableTSV(path, RUN_COLUMNS, read_settings(path), key=key_of_fields).close()
+    except Killed:
+        pass
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert path.read_text() == text

@@ -78,14 +78,12 @@ def test_bad_arguments(linear_model):
 
 
 def test_sequential_suite_records_samples_used(suite, tmp_path):
-    import dataclasses
-
     from bench.records import read_run
     from bench.runner import run_suite
 
     # The random ResNet-20 votes one class on every sample; with n = 2000 its cells settle before n.
-    sequential = dataclasses.replace(suite, sequential=True, certifiers=["gaussian", "li-renyi"], n=2000, batch=500,
-                                     skip=250, text=suite.text + "#s")
+    sequential = suite.with_overrides(dict(sequential=True, certifiers=["gaussian", "li-renyi"], n=2000, batch=500,
+                                           skip=250))
     frame = read_run(run_suite(sequential, tmp_path / "runs", device="cpu"))
     used = frame["n"].astype(int)
     assert used.between(1, 2000).all() and (used < 2000).any()

@@ -87,7 +87,7 @@ def test_train_command_refuses_nan_lr(tmp_path, capsys):
     from bench.cli import main
 
     assert main(["train", "cifar10-embedded", "cifar_resnet20", str(tmp_path / "out"), "--lr", "nan"]) == 2
-    assert "--lr must be a positive number, got nan" in capsys.readouterr().err
+    assert "argument --lr: expected a positive number, got 'nan'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
