@@ -47,6 +47,7 @@ from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import ABSTAIN, Smooth
 from smoothing.datasets import create_dataset, dataset_info, dataset_names, spread_subset
 from smoothing.sampler import PRECISIONS, FastPath, image_seed
+from smoothing.sequential import scheme_names
 from smoothing.training import TrainConfig, resolve_device, run_epoch, train_with_noise
 
 
@@ -252,6 +253,7 @@ def bounds_command(args: argparse.Namespace) -> None:
 def add_suite_overrides(parser: argparse.ArgumentParser) -> None:
     """One flag per overridable Suite key, typed from the Suite's own field annotations."""
     kinds = {"int": dict(type=int), "float": dict(type=float), "str": dict(type=str),
+             "bool | str": dict(type=lambda text: {"true": True, "false": False}.get(text.lower(), text)),
              "bool": dict(action=argparse.BooleanOptionalAction), "int | str": dict(type=batch_size_argument),
              "list[str]": dict(nargs="+")}
     for suite_field in dataclasses.fields(Suite):
@@ -324,7 +326,7 @@ def throughput_command(args: argparse.Namespace) -> None:
 
 def sequential_savings_command(args: argparse.Namespace) -> None:
     frame = compare(args.model, args.dataset, args.sigma, args.images, args.skip, args.n0, args.n, args.alpha,
-                    args.batch, args.stages, Path(args.out), args.overwrite)
+                    args.batch, args.scheme, Path(args.out), args.overwrite)
     print(tabulate(savings_summary(frame, args.dataset), headers="keys", tablefmt="github", showindex=False,
                    floatfmt=".3f"))
 
@@ -489,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     savings.add_argument("--n", type=positive_int, default=10_000)
     savings.add_argument("--alpha", type=float, default=0.001)
     savings.add_argument("--batch", type=positive_int, default=500)
-    savings.add_argument("--stages", type=positive_int, default=6)
+    savings.add_argument("--scheme", default="grid", help=f"sequential scheme ({', '.join(scheme_names())})")
     savings.add_argument("--out", required=True, help="TSV file of per-image rows (resumed if it exists)")
     savings.add_argument("--overwrite", action="store_true", help="start again instead of resuming --out")
     savings.set_defaults(handler=sequential_savings_command)

@@ -43,7 +43,7 @@ from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth
 from smoothing.datasets import create_dataset, dataset_info, selected_positions
 from smoothing.sampler import image_seed
-from smoothing.sequential import certify_sequential
+from smoothing.sequential import certification_grid, certify_sequential
 from smoothing.training import resolve_device
 
 U = TypeVar("U")
@@ -141,9 +141,10 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                 row["label"] = label
                 if todo:
                     smoothed[sigma].manual_seed(image_seed(suite.seed, idx))
-                    if suite.sequential:
+                    if suite.scheme():
+                        grid = certification_grid(info.cell_step, sigma, suite.n, suite.alpha)
                         certificate = certify_sequential(smoothed[sigma], x, suite.n0, suite.n, suite.alpha, batch,
-                                                         radii=info.reported_radii)
+                                                         radii=grid, scheme=suite.scheme())
                     else:
                         certificate = smoothed[sigma].certify_batch(
                             x[None], suite.n0, suite.n, suite.alpha, batch,

@@ -20,26 +20,27 @@ from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth, check_sample_sizes
 from smoothing.datasets import create_dataset, dataset_info
 from smoothing.sampler import image_seed
-from smoothing.sequential import certify_sequential
+from smoothing.sequential import certification_grid, certify_sequential, create_scheme
 from smoothing.statistics import check_alpha
 
 COLUMNS = ["method", "idx", "label", "predict", "radius", "correct", "samples", "seconds"]
 
 
 def compare(model_name: str, dataset: str, sigma: float, images: int, skip: int, n0: int, n: int, alpha: float,
-            batch: int, stages: int, out: Path, overwrite: bool = False) -> pd.DataFrame:
+            batch: int, scheme: str, out: Path, overwrite: bool = False) -> pd.DataFrame:
     """CERTIFY and sequential CERTIFY on every skip-th image, each image's noise seeded by its index;
     rows already in `out` (a resumed run) are kept, not recomputed, unless `overwrite`. Every setting is
     checked before the first row."""
     check_alpha(alpha)
     check_sample_sizes(n, batch, n0)
-    if images < 1 or skip < 1 or stages < 1:
-        raise ValueError(f"images, skip and stages must be >= 1, got {images}, {skip}, {stages}")
+    if images < 1 or skip < 1:
+        raise ValueError(f"images and skip must be >= 1, got {images}, {skip}")
+    create_scheme(scheme)  # an unknown name fails here, before any row
     spec = create_model_spec(model_name)
     model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch)
     data, info = create_dataset(dataset), dataset_info(dataset)
     settings = dict(model=model_name, dataset=dataset, sigma=sigma, skip=skip, n0=n0, n=n, alpha=alpha,
-                    batch=batch, stages=stages, checkpoint_sha256=checkpoint_sha256(spec.checkpoint))
+                    batch=batch, scheme=scheme, checkpoint_sha256=checkpoint_sha256(spec.checkpoint))
     units = [(method, position) for position, _ in selected_images(data, skip, images * skip)
              for method in ("certify", "sequential")]
     with ResumableTSV(out, COLUMNS, settings, overwrite, key=lambda fields: (fields[0], int(fields[1]))) as table:
@@ -49,8 +50,8 @@ def compare(model_name: str, dataset: str, sigma: float, images: int, skip: int,
             if method == "certify":
                 certificate = smoothed.certify_batch(x[None], n0, n, alpha, batch)[0]
             else:
-                certificate = certify_sequential(smoothed, x, n0, n, alpha, batch,
-                                                 radii=info.reported_radii, stages=stages)
+                certificate = certify_sequential(smoothed, x, n0, n, alpha, batch, scheme=scheme,
+                                                 radii=certification_grid(info.cell_step, sigma, n, alpha))
             table.write([method, position, label, certificate.prediction, certificate.radius,
                          int(certificate.prediction == label), n0 + certificate.n, certificate.seconds])
     frame = pd.read_csv(out, sep="\t")

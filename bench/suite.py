@@ -20,6 +20,7 @@ from bench.models import ModelSpec, create_model_spec
 from smoothing.core import check_sample_sizes
 from smoothing.datasets import dataset_info, selected_positions
 from smoothing.sampler import FastPath
+from smoothing.sequential import create_scheme, scheme_names
 from smoothing.statistics import check_alpha, check_sigma
 
 OVERRIDABLE = ("dataset", "split", "skip", "max", "certifiers", "n0", "n", "alpha", "batch", "precision",
@@ -66,7 +67,7 @@ class Suite:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
-    sequential: bool = False  # stop an image early once its table cell is settled (smoothing.sequential)
+    sequential: bool | str = False  # a scheme of smoothing.sequential (true: "staged"): stop an image once its cell is settled
     seed: int = 0
     text: str = field(default="", repr=False)  # the TOML file as written
     overrides: dict = field(default_factory=dict, repr=False)  # keys replaced on the command line (with_overrides)
@@ -88,8 +89,12 @@ class Suite:
         if self.batch != "auto":
             _check_type("batch", self.batch, int, 'a positive integer or "auto"')
         check_sample_sizes(self.n, 1 if self.batch == "auto" else self.batch, self.n0)
-        for key in ("channels_last", "compile", "sequential"):
+        for key in ("channels_last", "compile"):
             _check_type(key, getattr(self, key), bool, "true or false")
+        if not isinstance(self.sequential, (bool, str)):
+            raise ValueError(f"sequential must be false or a scheme name ({', '.join(scheme_names())}), "
+                             f"got {self.sequential!r}")
+        self.scheme()  # unknown scheme names fail here
         self.fast_path()  # checks the precision
         self._check_certifiers("certifiers", self.certifiers)
         _check_type("models", self.models, list, "a list of [[models]] tables")
@@ -134,6 +139,14 @@ class Suite:
     def certifiers_of(self, model: dict) -> list[str]:
         """A model's certifiers: its own `certifiers` key, else the suite's."""
         return model.get("certifiers", self.certifiers)
+
+    def scheme(self) -> str | None:
+        """The sequential scheme's name, None for fixed-n CERTIFY (`sequential = true` is the staged scheme)."""
+        if self.sequential is False:
+            return None
+        name = "staged" if self.sequential is True else self.sequential
+        create_scheme(name)  # unknown names fail here, with the known ones
+        return name
 
     def fast_path(self) -> FastPath:
         return FastPath(self.precision, self.channels_last, self.compile)

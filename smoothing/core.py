@@ -76,6 +76,13 @@ class Smooth:
         """Restart the noise stream from `seed`: the same seed draws the same noise, hence the same counts."""
         self.sampler.manual_seed(seed)
 
+    def counts(self, xs: torch.Tensor, n: int, batch_size: int) -> np.ndarray:
+        """Votes of n fresh noisy samples of each image of xs (B, C, H, W), shaped (B, num_classes):
+        counts[i, c] = #{j : argmax f(x_i + e_j) = c}."""
+        check_sample_sizes(n, batch_size)
+        self.base_classifier.eval()
+        return self.sampler.counts(xs, n, batch_size)
+
     def score_sums(self, xs: torch.Tensor, n: int, batch_size: int) -> np.ndarray:
         """Sums of softmax scores over n noisy samples of each image of xs (B, C, H, W), shaped
         (B, num_classes): PixelDP's estimator (baselines.pixeldp)."""
@@ -96,8 +103,7 @@ class Smooth:
         of nA against nA + nB at p = 1/2 rejects at level alpha (then P(wrong answer) <= alpha)."""
         check_alpha(alpha)
         check_sample_sizes(n, batch_size)
-        self.base_classifier.eval()
-        counts = self.sampler.counts(self.one_image(x), n, batch_size)[0]
+        counts = self.counts(self.one_image(x), n, batch_size)[0]
         top2 = counts.argsort()[::-1][:2]
         count_a, count_b = int(counts[top2[0]]), int(counts[top2[1]])
         if binomial_pvalue(count_a, count_a + count_b, 0.5) > alpha:
@@ -124,7 +130,7 @@ class Smooth:
         check_sample_sizes(n, batch_size, n0)
         self.base_classifier.eval()
         started = time.perf_counter()
-        top_class = self.sampler.counts(xs, n0, batch_size).argmax(axis=1)
+        top_class = self.counts(xs, n0, batch_size).argmax(axis=1)
         counts, sums = self.sampler.tally(xs, n, batch_size, scores=score_sums)
         count_a = counts[np.arange(len(xs)), top_class]
         gap = noise_tail_gap(xs[0].numel())

@@ -4,7 +4,10 @@ All functions accept numpy arrays (vectorised) or plain numbers.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from scipy.special import betaln, xlog1py, xlogy
 from scipy.stats import beta, binomtest, norm
 
 
@@ -86,3 +89,69 @@ def largest_certifiable_radius(sigma, n, alpha):
     """The largest radius CERTIFY can return with n samples at level alpha: every sample votes for cA, so
     pA_lower = alpha^(1/n) (the Clopper-Pearson bound at k = n) and R = sigma PhiInv(alpha^(1/n))."""
     return gaussian_radius(sigma, np.power(alpha, 1.0 / np.asarray(n, dtype=float)))
+
+
+def mixture_log_evidence(successes, trials, p0, a=1.0, b=1.0):
+    """log M_t(p0), the evidence against pA <= p0 of a mixture over the alternatives q > p0 with prior
+    Beta(a, b) truncated to (p0, 1) (Robbins 1970; a = b = 1: uniform):
+        M_t(p0) = E_q[(q / p0)^S ((1 - q) / (1 - p0))^F],  F = t - S,
+                = B(S + a, F + b) P(Beta(S + a, F + b) > p0) / (B(a, b) P(Beta(a, b) > p0) p0^S (1 - p0)^F).
+    For every pA <= p0 it is a nonnegative supermartingale starting at 1 (each factor has mean <= 1 for
+    q > p0 >= pA), so by Ville's inequality P(exists t: M_t(p0) >= 1 / alpha) <= alpha: rejecting when it
+    reaches 1 / alpha is a level-alpha test at any stopping time. Broadcasts; -inf where p0 >= 1."""
+    s, t, p0, a, b = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (successes, trials, p0, a, b)))
+    f = t - s
+    inside = p0 < 1
+    q0 = np.where(inside, p0, 0.5)
+    with np.errstate(divide="ignore"):
+        tail = beta.logsf(q0, s + a, f + b)  # log P(Beta(S + a, F + b) > p0), -inf where it underflows
+        value = (betaln(s + a, f + b) - betaln(a, b) + tail - beta.logsf(q0, a, b)
+                 - xlogy(s, q0) - xlog1py(f, -q0))
+    return np.where(inside, value, -np.inf)
+
+
+def mixture_log_evidence_below(successes, trials, p0):
+    """The mirrored evidence against pA >= p0 (mixture over q < p0): its Ville bound gives upper bounds."""
+    s, t, p0 = np.broadcast_arrays(np.asarray(successes, dtype=float), np.asarray(trials, dtype=float),
+                                   np.asarray(p0, dtype=float))
+    return mixture_log_evidence(t - s, t, 1.0 - p0)
+
+
+def _bisect(evidence, low, high, threshold: float, rising: bool, steps: int = 64):
+    """The boundary in [low, high] where evidence(p) crosses `threshold`, kept on the side where it is >=
+    threshold (rejected): `rising` evidence rejects above the boundary, falling evidence below it."""
+    for _ in range(steps):
+        middle = (low + high) / 2
+        rejected = evidence(middle) >= threshold
+        if rising:
+            high, low = np.where(rejected, middle, high), np.where(rejected, low, middle)
+        else:
+            low, high = np.where(rejected, middle, low), np.where(rejected, high, middle)
+    return high if rising else low
+
+
+def _per_distinct_count(function, successes, trials: int, alpha: float):
+    """function(distinct successes, trials, alpha) evaluated once per distinct count, broadcast back."""
+    check_alpha(alpha)
+    values, inverse = np.unique(np.asarray(successes, dtype=np.int64), return_inverse=True)
+    return function(values.astype(float), float(trials), alpha)[inverse].reshape(np.shape(successes))
+
+
+def mixture_lower_bound(successes, trials: int, alpha: float):
+    """Anytime-valid lower bound: inf {p0 : M_t(p0) < 1 / alpha} (mixture_log_evidence). Every p0 below it is
+    rejected at level alpha, so P(exists t: pA < L_t) <= alpha and max_t L_t is valid at any stopping time."""
+    def bound(s, t, a):
+        p_hat = s / t  # M_t(p_hat) <= 1: the bound lies in [0, p_hat], where the evidence falls with p0
+        evidence = lambda p: mixture_log_evidence(s, t, p)
+        return np.where(s > 0, _bisect(evidence, np.zeros_like(s), p_hat, math.log(1 / a), rising=False), 0.0)
+
+    return _per_distinct_count(bound, successes, trials, alpha)
+
+
+def mixture_upper_bound(successes, trials: int, alpha: float):
+    """Anytime-valid upper bound: sup {p0 : the mirrored evidence against pA >= p0 < 1 / alpha}."""
+    def bound(s, t, a):
+        evidence = lambda p: mixture_log_evidence_below(s, t, p)
+        return np.where(s < t, _bisect(evidence, s / t, np.ones_like(s), math.log(1 / a), rising=True), 1.0)
+
+    return _per_distinct_count(bound, successes, trials, alpha)

@@ -195,7 +195,6 @@ def test_bounds_at_one_half(capsys):
     (["audit", "gaussian", "CKPT", "--sigma", "0.25", "--samples", "0"],
      "argument --samples: expected a positive integer"),
     (["sequential-savings", "--images", "-1", "--out", "OUT"], "argument --images: expected a positive integer"),
-    (["sequential-savings", "--stages", "0", "--out", "OUT"], "argument --stages: expected a positive integer"),
     (["throughput", "--certify-images", "0"], "argument --certify-images: expected a positive integer"),
     (["throughput", "--batch", "0"], "argument --batch: expected a positive integer"),
     (["evaluate", "CKPT", "--noise-sd", "-1"], "argument --noise-sd: expected a number >= 0, got '-1'"),
@@ -225,6 +224,8 @@ def test_sequential_savings_checks_everything_before_its_first_row(tmp_path, cap
     out = tmp_path / "savings.tsv"
     assert main(["sequential-savings", "--images", "1", "--n", "50", "--n0", "100", "--out", str(out)]) == 2
     assert "n0 must lie in [1, n]" in one_line_error(capsys) and not out.exists()
+    assert main(["sequential-savings", "--images", "1", "--scheme", "gird", "--out", str(out)]) == 2
+    assert "unknown sequential scheme 'gird'. Did you mean 'grid'" in one_line_error(capsys) and not out.exists()
     assert main(["sequential-savings", "--images", "1", "--n0", "10", "--n", "50", "--batch", "50", "--out",
                  str(out)]) == 0
     capsys.readouterr()

@@ -1,80 +1,145 @@
-import sys
-from pathlib import Path
+"""Sequential CERTIFY: every scheme is sound at any stopping time (failure rates within sampling error of
+<= alpha, at cell boundaries and at 1/2), a scheme that peeks without correction is caught, and on a real
+model the schemes stop early with certificates below the true distance."""
+import math
 
-sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np
 import pytest
 import torch
-from scipy.stats import binom
+from scipy.stats import binom, norm
 
 from smoothing.core import ABSTAIN, Smooth
-from smoothing.sequential import certify_sequential, stage_levels, stage_sizes, table_cell
-from smoothing.statistics import clopper_pearson_lower
+from smoothing.sequential import (
+    Plan,
+    Scheme,
+    State,
+    certification_grid,
+    certify_sequential,
+    create_scheme,
+    look_schedule,
+    scheme_names,
+    simulate,
+    table_cell,
+)
+from smoothing.statistics import clopper_pearson_lower, mixture_lower_bound, mixture_upper_bound
 
 RADII = (0.0, 0.25, 0.5, 0.75)
 
 
-def test_stage_sizes():
-    assert stage_sizes(10_000, 4) == [1250, 2500, 5000, 10_000]
-    assert stage_sizes(5, 4) == [1, 2, 3, 5]
-
-
-def test_table_cell():
+def test_schedules_and_cells():
+    assert look_schedule(200, first=100, ratio=1.5) == [100, 150, 200]
+    assert look_schedule(50) == [50]
+    assert certification_grid(0.25, 0.25, 100_000, 0.001) == (0.0, 0.25, 0.5, 0.75)  # the cap is 0.953
+    assert certification_grid(0.5, 1.0, 100_000, 0.001)[-1] == 3.5
     assert table_cell(0.3, 0.4, RADII) == -1  # pA < 1/2: abstains
-    assert [table_cell(r, 0.9, RADII) for r in (0.0, 0.2, 0.25, 0.6, 2.0)] == [1, 1, 2, 3, 4]
+    assert [int(table_cell(r, 0.9, RADII)) for r in (0.0, 0.2, 0.25, 0.6, 2.0)] == [0, 0, 1, 2, 3]
+    assert scheme_names() == ["fixed", "grid", "mixture", "staged"]
 
 
-def test_sound_and_saves_samples(linear_model):
-    """Radius <= true distance except with probability alpha per input; most inputs stop early."""
-    alpha, sigma, inputs = 0.01, 0.5, 60
-    distances = torch.linspace(-1.0, 1.0, inputs)
-    x = linear_model.points_at(distances)
-    smoothed = Smooth(linear_model, 2, sigma, seed=0)
-    certificates = [certify_sequential(smoothed, xi, 50, 4000, alpha, 4000, radii=RADII) for xi in x]
+def test_mixture_bounds_hold_at_every_look_and_sit_outside_clopper_pearson():
+    """The anytime bounds pay for holding at all looks at once: they lie outside the fixed-n interval."""
+    successes = np.array([0, 10, 500, 990, 1000])
+    lower, upper = mixture_lower_bound(successes, 1000, 0.001), mixture_upper_bound(successes, 1000, 0.001)
+    assert (lower <= clopper_pearson_lower(successes, 1000, 0.001)).all() and lower[0] == 0 and upper[-1] == 1
+    assert (lower < successes / 1000).all() or lower[0] == 0
+    assert ((upper > successes / 1000) | (successes == 1000)).all()
+
+
+def failures(scheme: Scheme, plan: Plan, p_a: float, repetitions: int, seed: int) -> tuple[int, np.ndarray]:
+    """Simulated certifications of a pA: how many claim more than the truth (pA_lower >= pA; and a claim of
+    the grid's threshold p_k is the claim pA > p_k, false at pA = p_k), and the samples they used."""
+    state, _ = simulate(scheme, plan, np.full(repetitions, p_a), np.random.default_rng(seed))
+    certified = state.p_a_lower > 0
+    return int((certified & (state.p_a_lower >= p_a)).sum()), state.used
+
+
+PLAN = Plan(2000, 0.05, 0.5, certification_grid(0.25, 0.5, 2000, 0.05))
+SETTINGS = [0.5, *PLAN.thresholds[1:4], PLAN.thresholds[2] * (1 - 1e-9), 0.93, 0.999]  # 1/2, boundaries, inside
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fixed", "staged", "mixture", "grid"])
+@pytest.mark.parametrize("p_a", SETTINGS)
+def test_failure_rate_is_at_most_alpha(name, p_a):
+    """Over 10^4 simulated certifications per setting, the failure count stays within the binomial
+    sampling error of alpha (one-sided, 1e-4 false alarm per setting)."""
+    repetitions = 10_000
+    failed, used = failures(create_scheme(name), PLAN, p_a, repetitions, seed=int(p_a * 1e6))
+    assert failed <= binom.isf(1e-4, repetitions, PLAN.alpha), (name, p_a, failed)
+    assert used.max() <= PLAN.n_max
+
+
+class Peeking(Scheme):
+    """Broken on purpose: Clopper-Pearson at the full alpha at every look, stopping at the first one whose
+    bound certifies cell 1; each look alone is valid, their union is not."""
+
+    name = "peeking"
+    predictive = False
+
+    def update(self, plan: Plan, state: State, t: int) -> None:
+        active = ~state.stopped
+        lower = clopper_pearson_lower(state.successes[active], t, plan.alpha)
+        self._settle(plan, state, active, lower, np.full(active.sum(), 1), t)
+
+
+@pytest.mark.slow
+def test_the_failure_test_catches_uncorrected_peeking():
+    repetitions, p_a = 10_000, PLAN.thresholds[1]
+    failed, _ = failures(Peeking(), PLAN, p_a, repetitions, seed=7)
+    assert failed > binom.isf(1e-4, repetitions, PLAN.alpha)  # several times alpha: the test above can fail
+
+
+def test_the_grid_certifies_grid_radii_and_the_top_cell_early():
+    """pA = 1 - 1e-6 at sigma = 0.25 (n_max = 100,000): the top reachable cell, 0.75, long before n_max."""
+    plan = Plan(100_000, 0.001, 0.25, certification_grid(0.25, 0.25, 100_000, 0.001))
+    state, votes = simulate(create_scheme("grid"), plan, np.full(200, 1 - 1e-6), np.random.default_rng(0))
+    assert set(state.radius) == {0.75} and state.used.max() < 12_000
+    fixed = create_scheme("fixed")
+    assert (table_cell(0.25 * norm.ppf(clopper_pearson_lower(votes, plan.n_max, plan.alpha)), 1.0, plan.radii) == 3).all()
+    assert fixed.looks(plan) == [100_000]
+
+
+def test_sound_and_saves_samples_on_a_model(linear_model):
+    """On the linear model (exact smoothed radius = distance to the boundary) every scheme's radius is
+    below the true distance (but for alpha per input), and most inputs stop early."""
+    alpha, sigma, inputs = 0.01, 0.5, 40
+    x = linear_model.points_at(torch.linspace(-1.0, 1.0, inputs))
     true_distance = linear_model.distance(x).numpy()
-    violations = sum(c.prediction != ABSTAIN and c.radius > true_distance[i] for i, c in enumerate(certificates))
-    assert violations <= binom.isf(1e-3, inputs, alpha)
-    used = np.array([c.n for c in certificates])
-    assert used.min() <= 4000 / 16 and used.mean() < 0.6 * 4000
-    assert all(c.counts.sum() == c.n for c in certificates)
+    grid = certification_grid(0.25, sigma, 4000, alpha)
+    for name in ("staged", "mixture", "grid"):
+        smoothed = Smooth(linear_model, 2, sigma, seed=0)
+        certificates = [certify_sequential(smoothed, xi, 50, 4000, alpha, 4000, radii=grid, scheme=name) for xi in x]
+        violations = sum(c.prediction != ABSTAIN and c.radius > true_distance[i] for i, c in enumerate(certificates))
+        assert violations <= binom.isf(1e-3, inputs, alpha), name
+        used = np.array([c.n for c in certificates])
+        assert used.mean() < 0.7 * 4000 and used.min() < 4000 / 4, name
+        assert all(c.counts.sum() == c.n for c in certificates)
 
 
-def test_stage_levels_spend_exactly_alpha():
-    assert stage_levels(0.001, 1) == [0.001]
-    levels = stage_levels(0.001, 6)
-    assert levels[-1] == 0.0005 and levels[0] == pytest.approx(0.0001) and sum(levels) == pytest.approx(0.001)
-
-
-def test_certificate_is_the_best_stage_bound_at_the_bonferroni_levels(linear_model):
-    """pA_lower = max over stages of the Clopper-Pearson bound at level alpha_k, recomputed by hand from
-    the same noise stream; a grid too fine to settle runs the image to n."""
+def test_the_staged_certificate_is_the_best_stage_bound(linear_model):
+    """pA_lower = max over stages of Clopper-Pearson at the Bonferroni levels, recomputed by hand from the
+    same noise stream; a grid too fine to settle runs the image to n."""
     x = linear_model.points_at(torch.tensor([0.3]))[0]
     fine = tuple(np.linspace(0, 3, 3001))
-    sequential = certify_sequential(Smooth(linear_model, 2, 0.5, seed=1), x, 50, 2000, 0.001, 2000, radii=fine, stages=4)
+    sequential = certify_sequential(Smooth(linear_model, 2, 0.5, seed=1), x, 50, 2000, 0.001, 2000, radii=fine)
     assert sequential.n == 2000 and sequential.alpha == pytest.approx(0.001 / 2)
-    replay = Smooth(linear_model, 2, 0.5, seed=1).sampler
+    replay = Smooth(linear_model, 2, 0.5, seed=1)
     top = replay.counts(x[None], 50, 2000)[0].argmax()
     votes, used, bounds = 0, 0, []
-    for size, level in zip(stage_sizes(2000, 4), [0.001 / 6] * 3 + [0.001 / 2]):
+    sizes = [63, 125, 250, 500, 1000, 2000]
+    for size, level in zip(sizes, [0.001 / 10] * 5 + [0.001 / 2]):
         votes += replay.counts(x[None], size - used, 2000)[0][top]
         used = size
         bounds.append(float(clopper_pearson_lower(votes, used, level)))
-    assert sequential.p_a_lower == pytest.approx(max(bounds))
-
-
-def test_settled_cell_stops_at_the_first_stage(linear_model):
-    """Far from the boundary the first stage already certifies past the largest reported radius."""
-    x = linear_model.points_at(torch.tensor([3.0]))[0]
-    certificate = certify_sequential(Smooth(linear_model, 2, 0.5, seed=2), x, 50, 64_000, 0.001, 4000, radii=RADII)
-    assert certificate.n == 2000 and certificate.radius >= 0.75
+    assert sequential.p_a_lower == pytest.approx(max(bounds) - sequential.noise_gap)
 
 
 def test_bad_arguments(linear_model):
     smoothed = Smooth(linear_model, 2, 0.5)
-    with pytest.raises(ValueError, match="stages >= 1"):
-        certify_sequential(smoothed, torch.rand(1, 8, 8), 10, 100, 0.01, 10, radii=RADII, stages=0)
-    with pytest.raises(ValueError, match="at least one reported radius"):
+    with pytest.raises(ValueError, match="radii starting at 0"):
         certify_sequential(smoothed, torch.rand(1, 8, 8), 10, 100, 0.01, 10, radii=())
+    with pytest.raises(KeyError, match="unknown sequential scheme 'gird'. Did you mean 'grid'"):
+        certify_sequential(smoothed, torch.rand(1, 8, 8), 10, 100, 0.01, 10, radii=RADII, scheme="gird")
 
 
 def test_sequential_suite_records_samples_used(suite, tmp_path):
@@ -82,13 +147,16 @@ def test_sequential_suite_records_samples_used(suite, tmp_path):
     from bench.runner import run_suite
 
     # The random ResNet-20 votes one class on every sample; with n = 2000 its cells settle before n.
-    sequential = suite.with_overrides(dict(sequential=True, certifiers=["gaussian", "li-renyi"], n=2000, batch=500,
+    sequential = suite.with_overrides(dict(sequential="grid", certifiers=["gaussian", "li-renyi"], n=2000, batch=500,
                                            skip=250))
     frame = read_run(run_suite(sequential, tmp_path / "runs", device="cpu"))
     used = frame["n"].astype(int)
     assert used.between(1, 2000).all() and (used < 2000).any()
     for _, group in frame.groupby(["sigma", "idx"]):  # one sequential pass feeds both certifiers
         assert group["n"].nunique() == 1 and group["predict"].nunique() == 1
+    gaussian = frame[(frame["certifier"] == "gaussian") & (frame["predict"] >= 0)]
+    assert gaussian["radius"].isin([0.25 * k for k in range(20)]).all()  # the grid scheme certifies grid radii
+    assert math.isfinite(gaussian["radius"].max())
 
 
 def test_savings_benchmark_resumes_after_a_kill(tmp_path):
@@ -97,7 +165,7 @@ def test_savings_benchmark_resumes_after_a_kill(tmp_path):
 
     out = tmp_path / "savings.tsv"
     run = lambda: compare("cifar10-demo-resnet20", "cifar10-embedded", 0.25, images=2, skip=25, n0=20, n=300,
-                          alpha=0.001, batch=100, stages=3, out=out)
+                          alpha=0.001, batch=100, scheme="grid", out=out)
     complete = run()
     assert list(complete["method"]) == ["certify", "sequential"] * 2
     assert (complete["samples"] <= 320).all() and (complete["samples"] > 20).all()

@@ -32,12 +32,13 @@ class DatasetInfo:
     family: str = ""  # the benchmark its images and labels come from ("cifar10", "imagenet")
     reported_radii: tuple[float, ...] = (0.0,)  # the certified-accuracy table's radii, 0 = clean accuracy
     headline_radius: float = 0.0  # the radius a leaderboard ranks by
+    cell_step: float = 0.25  # the certified-accuracy table's grid: radii 0, step, 2 step, ... (the papers' tables)
 
 
 CIFAR10_INFO = DatasetInfo(10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), "SMOOTHBENCH_DATA",
                            "cifar10", (0.0, 0.25, 0.5, 0.75, 1.0), 0.5)
 IMAGENET_INFO = DatasetInfo(1000, (3, 224, 224), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "IMAGENET_DIR",
-                            "imagenet", (0.0, 0.5, 1.0, 1.5, 2.0, 3.0), 0.5)
+                            "imagenet", (0.0, 0.5, 1.0, 1.5, 2.0, 3.0), 0.5, 0.5)
 
 
 class DataNotFoundError(FileNotFoundError):
