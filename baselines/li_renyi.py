@@ -21,7 +21,7 @@ point's radius at most the exact value of the formula at that order.
 """
 import numpy as np
 
-from baselines import register_guarantee
+from smoothing.guarantees import register_guarantee
 
 ORDERS = 1.0 + np.logspace(-4, 3, 4000)
 BUDGET_SAFETY = 1.0 - 1e-12  # relative; far above the ~1e-14 evaluation error (see the module docstring)

@@ -6,9 +6,10 @@ so the prediction t is certified at radius
     R = min_{i != t} (z_t - z_i) / (L_feat ||w_t - w_i||)        (pairwise form, their evaluation)
 which is never smaller than the global form margin / (sqrt(2) L), L = L_feat ||W||_2.
 
-L_feat is the product of per-layer bounds over *every* module the forward pass runs (nested Sequentials
-and the CIFAR ResNets are followed, reading the activation and pooling modules the model holds; anything
-without a rule is refused, and so is a model that does not end in its linear head). Only what the modules'
+L_feat is the product of per-layer bounds over *every* module the forward pass runs (nested Sequentials are
+followed, and networks and residual blocks whose class describes its own forward pass: `forward_layers()`,
+the modules it runs in order, `forward_residual()`, its branch, shortcut and activation, as the CIFAR
+ResNets do; anything without a rule is refused, and so is a model that does not end in its linear head). Only what the modules'
 own classes compute is bounded, so a model whose forward pass runs other code is refused: forward hooks and
 pre-hooks (module or global, which includes the old-style weight_norm and spectral_norm that recompute a
 weight before each call), an instance whose `forward` was replaced, and modules in training mode (batch
@@ -32,8 +33,8 @@ from torch import nn
 from torch.nn.modules import module as module_hooks
 
 from smoothing.architectures import NormalizeLayer
-from smoothing.architectures.cifar_resnet import BasicBlock, CifarResNet
-from smoothing.architectures.idelbayev_resnet import OptionABlock, OptionAResNet
+from smoothing.architectures.idelbayev_resnet import ChannelPadShortcut
+from smoothing.certifiers import DETERMINISTIC, register_certifier
 from smoothing.sampler import check_images
 
 ROUNDING = 1.0 + 1e-9  # float64 SVDs are accurate to ~1e-15 relative; keep a margin above that
@@ -193,19 +194,20 @@ class PowerIteration:
 Norms = SoundBounds | PowerIteration
 
 
+def declares(module: nn.Module, hook: str) -> bool:
+    """The module's own class declares `hook` beside the forward it describes (a subclass that changes
+    forward without describing it again is not followed)."""
+    return hook in vars(type(module)) and "forward" in vars(type(module))
+
+
 def forward_sequence(module: nn.Module) -> list[nn.Module]:
-    """The modules the forward pass of `module` runs, in order: nested Sequentials and the CIFAR ResNets
-    are expanded (exact types only: a subclass may change the forward pass); other modules stay whole.
-    CifarResNet calls its own `relu` and `avgpool` modules (whatever they were replaced by); OptionAResNet
-    applies F.relu and a spatial mean in its code."""
+    """The modules the forward pass of `module` runs, in order: Sequentials (exact type) and architectures
+    that describe their forward pass (`forward_layers`) are expanded; other modules stay whole."""
     if type(module) is nn.Sequential:
         return [layer for child in module for layer in forward_sequence(child)]
-    if type(module) not in (CifarResNet, OptionAResNet):
-        return [module]
-    stages = [layer for stage in (module.layer1, module.layer2, module.layer3) for layer in forward_sequence(stage)]
-    if type(module) is CifarResNet:
-        return [module.conv1, module.bn1, module.relu, *stages, module.avgpool, nn.Flatten(), module.fc]
-    return [module.conv1, module.bn1, nn.ReLU(), *stages, nn.AdaptiveAvgPool2d(1), nn.Flatten(), module.linear]
+    if declares(module, "forward_layers"):
+        return [layer for child in module.forward_layers() for layer in forward_sequence(child)]
+    return [module]
 
 
 def sequence_lipschitz(layers: list[nn.Module], shape: tuple[int, ...], norms: Norms) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -251,18 +253,19 @@ def layer_lipschitz(layer: nn.Module, shape: tuple[int, ...], norms: Norms) -> t
         return torch.tensor((shape[1] * shape[2]) ** -0.5, dtype=torch.float64)  # ||mean of HW values||
     if kind is nn.Linear:
         return norms.linear(layer.weight)
-    if kind in (BasicBlock, OptionABlock):  # relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
-        relu = layer.relu if kind is BasicBlock else nn.ReLU()  # BasicBlock calls its module, OptionABlock F.relu
-        branch, _ = sequence_lipschitz([layer.conv1, layer.bn1, relu, layer.conv2, layer.bn2], shape, norms)
-        # Identity, or option A's subsampling and zero-padded channels: neither increases the norm.
-        downsample = getattr(layer, "downsample", None)
-        shortcut = 1.0 if downsample is None else sequence_lipschitz(forward_sequence(downsample), shape, norms)[0]
-        return layer_lipschitz(relu, shape, norms) * (branch + shortcut)
+    if kind is ChannelPadShortcut:  # a subset of the pixels and zero channels: norm 1
+        return torch.ones((), dtype=torch.float64)
+    if declares(layer, "forward_residual"):  # activation(branch(x) + shortcut(x))
+        branch, shortcut, activation = layer.forward_residual()
+        inner = sequence_lipschitz(forward_sequence(nn.Sequential(*branch)), shape, norms)[0]
+        outer = sequence_lipschitz(forward_sequence(nn.Sequential(*shortcut)), shape, norms)[0] if shortcut else 1.0
+        return layer_lipschitz(activation, shape, norms) * (inner + outer)
     if kind is nn.Sequential:
         return sequence_lipschitz(forward_sequence(layer), shape, norms)[0]
     raise ValueError(
-        f"no Lipschitz rule for {kind.__name__}; supported: Conv2d (+ BatchNorm2d), Linear, ReLU, Flatten, "
-        "AdaptiveAvgPool2d(1), NormalizeLayer, BatchNorm2d, Sequential and the CIFAR ResNets' blocks"
+        f"no Lipschitz rule for {kind.__name__}; supported: Conv2d (+ BatchNorm2d), Linear, ReLU, LeakyReLU, Flatten, "
+        "Identity, AdaptiveAvgPool2d(1), NormalizeLayer, BatchNorm2d, Sequential, and networks and residual blocks "
+        "whose class describes its forward pass (forward_layers, forward_residual)"
     )
 
 
@@ -323,6 +326,21 @@ class LipschitzCertifier:
         ratio = margins / (self.features.bound * row_gaps)
         ratio[torch.arange(len(top)), top] = float("inf")
         return top, ratio.min(dim=1).values.clamp(min=0.0)
+
+
+@register_certifier("lipschitz-margin")
+class LipschitzMargin:
+    """The suite's Lipschitz-margin certifier: the sound bound of the model, computed once by `prepare`,
+    then each image's pairwise margin radius."""
+
+    kind = DETERMINISTIC
+
+    def prepare(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
+        self.certifier = LipschitzCertifier.for_model(model, input_shape)
+
+    def __call__(self, x: torch.Tensor) -> tuple[int, float]:
+        predictions, radii = self.certifier.certify(x[None])
+        return int(predictions[0]), float(radii[0])
 
 
 class LipschitzMarginLoss:

@@ -11,8 +11,9 @@ the form of Cohen et al. (2019), Appendix I. The supremum is taken over a fixed 
 import numpy as np
 import torch
 
-from baselines import register_guarantee
-from smoothing.core import ABSTAIN, Smooth
+from smoothing.certifiers import SAMPLING, register_certifier
+from smoothing.core import ABSTAIN, Certificate, Smooth
+from smoothing.guarantees import register_guarantee
 from smoothing.sampler import noise_tail_gap
 from smoothing.statistics import check_alpha, hoeffding_halfwidth
 
@@ -71,3 +72,19 @@ def certify_with_scores(smoothed: Smooth, xs: torch.Tensor, n: int, alpha: float
     sums = smoothed.score_sums(xs, n, batch_size)
     gap = noise_tail_gap(xs[0].numel())
     return [certify_from_score_sums(image_sums, n, alpha, smoothed.sigma, gap) for image_sums in sums]
+
+
+@register_certifier("pixeldp-scores")
+class PixelDPScores:
+    """PixelDP with its own estimator (as its authors and the SoK rerun certify it), from the softmax score
+    sums of the same CERTIFY pass's n estimation samples (certify_from_score_sums)."""
+
+    kind = SAMPLING
+    needs_scores = True
+
+    def __call__(self, certificate: Certificate) -> tuple[int, float]:
+        if certificate.score_sums is None:
+            raise ValueError("pixeldp-scores needs the softmax score sums of the sampling pass; it cannot run with "
+                             "sequential = true")
+        return certify_from_score_sums(certificate.score_sums, certificate.n, certificate.alpha, certificate.sigma,
+                                       certificate.noise_gap)

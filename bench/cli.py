@@ -19,17 +19,12 @@ import pandas as pd
 import torch
 from tabulate import tabulate
 
-from baselines.bounds import PAPER_P_A, PAPER_SIGMAS, bounds_frame, bounds_table
 from baselines.lipschitz import LipschitzCertifier, LipschitzMarginLoss, lipschitz_report
-from bench.audit import audit_lipschitz, audit_smoothing
-from bench.distributed import barrier_and_close, init_from_env
-from bench.leaderboard import PAPER_ROWS_FILE, published_certify_rows, regenerate
-from bench.plots import plot_bounds, plot_certified_accuracy
 from bench.records import CERTIFY_COLUMNS, PREDICT_COLUMNS, format_radius, read_run
-from bench.runner import import_certify_logs, pending_units, run_suite, selected_images
-from bench.sequential_savings import compare, savings_summary
-from bench.suite import OVERRIDABLE, Suite, certify_suite, load_suite, model_spec, suite_names
-from bench.tables import (
+from bench.report.bounds import PAPER_P_A, PAPER_SIGMAS, bounds_frame, bounds_table
+from bench.report.leaderboard import PAPER_ROWS_FILE, published_certify_rows, regenerate
+from bench.report.plots import plot_bounds, plot_certified_accuracy
+from bench.report.tables import (
     accuracy_frame,
     certified_accuracy,
     latex_table,
@@ -39,16 +34,21 @@ from bench.tables import (
     read_certify_log,
     run_accuracy_frame,
 )
-from bench.throughput import certification_summary, peak_memory, samples_per_second, time_certification
+from bench.runner import import_certify_logs, pending_units, run_suite, selected_images
+from bench.suite import OVERRIDABLE, Suite, certify_suite, load_suite, model_spec, suite_names
+from bench.tools.audit import audit_lipschitz, audit_smoothing
+from bench.tools.sequential_savings import compare, savings_summary
+from bench.tools.throughput import certification_summary, peak_memory, samples_per_second, time_certification
 from bench.tsv import ResumableTSV
 from smoothing.architectures import architecture_names, create_architecture
 from smoothing.batch_size import auto_batch_size, cache_path
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import ABSTAIN, Smooth
 from smoothing.datasets import create_dataset, dataset_info, dataset_names, spread_subset
+from smoothing.devices import barrier_and_close, init_from_env, resolve_device
 from smoothing.sampler import PRECISIONS, FastPath, image_seed
 from smoothing.sequential import scheme_names
-from smoothing.training import TrainConfig, resolve_device, run_epoch, train_with_noise
+from smoothing.training import TrainConfig, run_epoch, train_with_noise
 
 
 class OneLineParser(argparse.ArgumentParser):

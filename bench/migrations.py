@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from baselines import certified_radius, guarantee_names
 from bench.records import ABSTAIN
+from smoothing.guarantees import certified_radius, guarantee_names
 
 FLOAT32_SMALLEST_UNIFORM = {"cpu": 2.0**-24, "cuda": 2.0**-33}  # of torch's float32 normal_ (Box-Muller)
 CDF_SLACK = 1e-12  # relative: Phi(R / sigma) is evaluated a few ulps from its exact value

@@ -20,8 +20,6 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from bench.certifiers import create_certifier, is_smoothing
-from bench.distributed import Shard
 from bench.records import (
     RUN_COLUMNS,
     check_rows,
@@ -34,17 +32,17 @@ from bench.records import (
     run_path,
     shard_of,
 )
+from bench.report.tables import read_certify_log
 from bench.suite import Suite, certify_suite, check_name
-from bench.tables import read_certify_log
-from bench.throughput import device_name
 from bench.tsv import ResumableTSV, read_settings, settings_path
 from smoothing.batch_size import auto_batch_size
+from smoothing.certifiers import create_certifier, is_smoothing
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth
 from smoothing.datasets import create_dataset, dataset_info, selected_positions
+from smoothing.devices import Shard, device_name, resolve_device
 from smoothing.sampler import image_seed
 from smoothing.sequential import certification_grid, certify_sequential
-from smoothing.training import resolve_device
 
 U = TypeVar("U")
 
@@ -94,7 +92,7 @@ def pending_units(units: Sequence[U], out: ResumableTSV, keys: Callable[[U], lis
 def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: str | None = None,
               data_root: str | None = None, device: str | torch.device = "auto", shard: Shard = Shard()) -> Path:
     """Run (or resume) `suite`, or this process's shard of it; returns the path of its TSV."""
-    torch_device = resolve_device(device) if isinstance(device, str) else device
+    torch_device = resolve_device(device)
     run_id = check_name("run id", run_id or suite.default_run_id(torch_device))
     specs = suite.model_specs()
     # The weights' fingerprints: a checkpoint replaced at the same path never resumes into these rows.

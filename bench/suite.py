@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from bench.certifiers import SAMPLING, create_certifier
 from bench.models import ModelSpec, create_model_spec
+from smoothing.certifiers import SAMPLING, create_certifier
 from smoothing.core import check_sample_sizes
 from smoothing.datasets import dataset_info, selected_positions
 from smoothing.sampler import FastPath

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.throughput import reference_style_counts
+from bench.tools.throughput import reference_style_counts
 from smoothing.architectures import create_architecture
 from smoothing.sampler import NoiseSampler
 from smoothing.statistics import clopper_pearson_lower

@@ -1,7 +1,7 @@
 """A small timm-style registry: ``@registry.register(name)`` and ``registry.create(name, **kw)``.
 
-Each registry owns a package; every module in that package is imported on first use, so adding an
-entry is one new file and no edits elsewhere.
+Each registry reads one or more modules or packages; every module of a package is imported on first
+use, so adding an entry is one new file and no edits elsewhere.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Named factories of one kind (architectures, datasets, certifiers, ...)."""
 
-    def __init__(self, kind: str, package: str):
+    def __init__(self, kind: str, *packages: str):
         self.kind = kind
-        self.package = package
+        self.packages = packages  # modules, or packages whose every module registers entries
         self._factories: dict[str, Callable[..., T]] = {}
         self._loaded = False
 
@@ -35,13 +35,22 @@ class Registry(Generic[T]):
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True
-            package = importlib.import_module(self.package)
-            for module in pkgutil.iter_modules(package.__path__):
-                importlib.import_module(f"{self.package}.{module.name}")
+            for name in self.packages:
+                package = importlib.import_module(name)
+                for module in pkgutil.iter_modules(getattr(package, "__path__", [])):
+                    importlib.import_module(f"{name}.{module.name}")
+
+    def remove(self, name: str) -> None:
+        """Forget `name` (a test's temporary entry)."""
+        self._factories.pop(name, None)
 
     def names(self) -> list[str]:
         self._load()
         return sorted(self._factories)
+
+    def __contains__(self, name: str) -> bool:
+        self._load()
+        return name in self._factories
 
     def get(self, name: str) -> Callable[..., T]:
         self._load()

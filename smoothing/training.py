@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from smoothing.checkpoints import read_checkpoint, save_checkpoint
+from smoothing.devices import resolve_device
 from smoothing.sampler import FastPath
 
 CHECKPOINT_NAME = "checkpoint.pth.tar"
@@ -66,21 +67,6 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be a number >= 0, got {getattr(self, name)}")
         if self.workers < 0:
             raise ValueError(f"--workers must be >= 0, got {self.workers}")
-
-
-def available_devices() -> list[str]:
-    """The --device values that exist on this machine."""
-    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    return ["auto", "cpu", *(["cuda"] if cuda else []), *cuda]
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' is CUDA when present, else the CPU; a device that does not exist here is refused."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in available_devices():
-        raise ValueError(f"device {device!r} does not exist on this machine; choose one of {', '.join(available_devices())}")
-    return torch.device(device)
 
 
 class TrainingDiverged(ValueError):
@@ -180,7 +166,7 @@ def train_with_noise(
 ) -> list[dict[str, str]]:
     """Train `model` (a Sequential(NormalizeLayer, net)) in place; returns the log rows.
     `criterion` replaces the cross-entropy, `checkpoint_fields` are saved with every checkpoint."""
-    device = resolve_device(device) if isinstance(device, str) else device
+    device = resolve_device(device)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     checkpoint_path, log_path = outdir / CHECKPOINT_NAME, outdir / LOG_NAME

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from baselines.lipschitz import LipschitzCertifier
-from bench.audit import audit_lipschitz, audit_smoothing
+from bench.tools.audit import audit_lipschitz, audit_smoothing
 from smoothing.architectures import NormalizeLayer
 from smoothing.core import Smooth
 

@@ -3,16 +3,16 @@ from decimal import Decimal, localcontext
 import numpy as np
 import pytest
 
-from baselines import certified_radius, guarantee_names
-from baselines.bounds import bounds_frame
 from baselines.li_renyi import ORDERS, li_renyi_per_order
 from baselines.pixeldp import EPSILONS, pixeldp_per_epsilon
+from bench.report.bounds import bounds_frame
+from smoothing.guarantees import certified_radius, guarantee_names
 
 GRID = np.linspace(0.0, 1.0, 2001)[:-1]  # pA in [0, 1), pB = 1 - pA
 
 
 def test_registered():
-    assert guarantee_names() == ["gaussian", "li-renyi", "pixeldp"]
+    assert {"gaussian", "li-renyi", "pixeldp"} <= set(guarantee_names())
 
 
 @pytest.mark.parametrize("p_a,cohen,li,pixeldp", [
@@ -83,8 +83,8 @@ def test_bounds_frame():
 def test_radii_from_one_sampling_pass(linear_model):
     import torch
 
-    from baselines import radii_from_certificate
     from smoothing.core import ABSTAIN, Smooth
+    from smoothing.guarantees import radii_from_certificate
 
     x = linear_model.points_at(torch.tensor([0.0, 0.2, 0.6]))
     certificates = Smooth(linear_model, 2, 0.5, seed=0).certify_batch(x, 100, 5000, 0.001, 5000)
@@ -194,7 +194,7 @@ def test_pixeldp_scores_certifier_shares_the_certify_pass(linear_model):
     import torch
 
     from baselines.pixeldp import certify_from_score_sums
-    from bench.certifiers import create_certifier
+    from smoothing.certifiers import create_certifier
     from smoothing.core import Smooth
 
     x = linear_model.points_at(torch.tensor([0.0, 0.5, 2.0, -2.0]))

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.leaderboard import (
+from bench.records import read_run
+from bench.report.leaderboard import (
     leaderboard_frame,
     paper_comparison,
     pixel_format_comparison,
@@ -12,9 +13,8 @@ from bench.leaderboard import (
     published_certify_rows,
     regenerate,
 )
-from bench.records import read_run
 from bench.runner import run_suite
-from bench.throughput import certification_summary, memory_summary, summary_frame
+from bench.tools.throughput import certification_summary, memory_summary, summary_frame
 
 
 def digest(paths):
@@ -67,7 +67,7 @@ def test_memory_summary_has_one_column_per_n_in_order():
 def test_throughput_keeps_the_parts_measured_before_a_failure(tmp_path, monkeypatch, capsys):
     """A step stopped midway (time limit, error) keeps every fast path it finished in its CSV."""
     import bench.cli
-    from bench.throughput import samples_per_second
+    from bench.tools.throughput import samples_per_second
 
     def fails_on_bf16(arch, dataset, fast_path, *args):
         if fast_path.precision == "bf16":
@@ -137,8 +137,8 @@ def test_peak_memory_command(tmp_path):
 def test_two_runs_of_one_suite_stay_two_rows(suite, tmp_path):
     """A CPU and a GPU run of the same suite are two leaderboard rows each over its own images, not one
     row over both."""
-    from bench.leaderboard import leaderboard_frame
     from bench.records import read_run
+    from bench.report.leaderboard import leaderboard_frame
 
     one = read_run(run_suite(suite, tmp_path / "runs", device="cpu"))
     both = pd.concat([one.assign(run="cpu-fp32"), one.assign(run="cuda-bf16")], ignore_index=True)

@@ -126,9 +126,9 @@ def test_rows_of_another_suite_dataset_or_n_are_refused(suite, tmp_path):
 
 def test_rank_files_of_two_process_counts_count_each_image_once(suite, tmp_path):
     """Rank files of K = 2 and K = 3 of one run id (a run resumed with another K) counted 9 images as 18."""
-    from bench.distributed import Shard
     from bench.records import read_runs
     from bench.runner import run_suite
+    from smoothing.devices import Shard
 
     runs = tmp_path / "runs"
     single = read_run(run_suite(suite, runs, device="cpu"))

@@ -2,7 +2,7 @@
 import pytest
 from scipy.stats import binomtest
 
-from bench.reference_core import load_reference_core, proportion_confint
+from bench.tools.reference_core import load_reference_core, proportion_confint
 from smoothing.statistics import clopper_pearson_lower, clopper_pearson_upper
 
 # The lines of the reference's core.py that the loader depends on, around a stand-in body.

@@ -164,7 +164,7 @@ def test_resuming_into_a_file_with_another_suites_row_is_refused(suite, tmp_path
 
 def test_resuming_with_another_process_count_is_refused(suite, tmp_path):
     """A run killed under torchrun with 2 processes and resumed with 3 wrote images twice."""
-    from bench.distributed import Shard
+    from smoothing.devices import Shard
 
     run_suite(suite, tmp_path / "runs", device="cpu", shard=Shard(0, 2))
     with pytest.raises(ValueError, match="was started with 2 process.*resume it with 2"):

@@ -160,8 +160,8 @@ def test_sequential_suite_records_samples_used(suite, tmp_path):
 
 
 def test_savings_benchmark_resumes_after_a_kill(tmp_path):
-    """bench.sequential_savings writes each row as it finishes; a run cut mid-row resumes to the same rows."""
-    from bench.sequential_savings import compare
+    """bench.tools.sequential_savings writes each row as it finishes; a run cut mid-row resumes to the same rows."""
+    from bench.tools.sequential_savings import compare
 
     out = tmp_path / "savings.tsv"
     run = lambda: compare("cifar10-demo-resnet20", "cifar10-embedded", 0.25, images=2, skip=25, n0=20, n=300,

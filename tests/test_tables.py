@@ -3,7 +3,7 @@ import re
 import pytest
 
 from bench.cli import main
-from bench.tables import accuracy_frame, latex_table, markdown_table, radius_grid, read_certify_log
+from bench.report.tables import accuracy_frame, latex_table, markdown_table, radius_grid, read_certify_log
 
 PAPER_TABLES = {
     "cifar10": ("cifar10/resnet110", ["0.12", "0.25", "0.50", "1.00"], (0.25, 1.5, 0.25)),

@@ -3,7 +3,7 @@ import pytest
 
 from bench.models import ModelSpec
 from bench.models.cifar10_jpeg_zoo import SIGMAS
-from bench.trained_models import markdown_view, trained_models_frame
+from bench.report.trained_models import markdown_view, trained_models_frame
 from smoothing.training import LOG_COLUMNS, LOG_NAME
 
 

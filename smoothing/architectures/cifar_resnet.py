@@ -39,6 +39,11 @@ class BasicBlock(nn.Module):
         shortcut = x if self.downsample is None else self.downsample(x)
         return self.relu(out + shortcut)
 
+    def forward_residual(self) -> tuple[list[nn.Module], list[nn.Module], nn.Module]:
+        """forward(x) = activation(branch(x) + shortcut(x)) as (branch, shortcut, activation), each list the
+        modules run in order (empty: the identity); for analyses of the forward pass (baselines.lipschitz)."""
+        return [self.conv1, self.bn1, self.relu, self.conv2, self.bn2], [self.downsample] * bool(self.downsample), self.relu
+
 
 class CifarResNet(nn.Module):
     def __init__(self, depth: int, num_classes: int = 10):
@@ -69,6 +74,11 @@ class CifarResNet(nn.Module):
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    def forward_layers(self) -> list[nn.Module]:
+        """The modules forward runs, in order (torch.flatten as nn.Flatten), for analyses of the forward pass."""
+        return [self.conv1, self.bn1, self.relu, self.layer1, self.layer2, self.layer3, self.avgpool, nn.Flatten(),
+                self.fc]
 
 
 def _cifar_resnet(depth: int, dataset: str = "cifar10") -> nn.Sequential:

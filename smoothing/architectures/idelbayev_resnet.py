@@ -16,6 +16,17 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+class ChannelPadShortcut(nn.Module):
+    """Option A's shortcut: every second pixel, `pad` zero channels on each side (no parameters)."""
+
+    def __init__(self, pad: int):
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+
+
 class OptionABlock(nn.Module):
     """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)); where the shape changes the shortcut takes
     every second pixel and zero-pads planes // 4 channels on each side (no parameters)."""
@@ -26,12 +37,16 @@ class OptionABlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.pad = planes // 4 if stride != 1 or in_planes != planes else 0
+        self.shortcut = ChannelPadShortcut(planes // 4) if stride != 1 or in_planes != planes else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        shortcut = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad)) if self.pad else x
+        shortcut = self.shortcut(x) if self.shortcut is not None else x
         return F.relu(out + shortcut)
+
+    def forward_residual(self) -> tuple[list[nn.Module], list[nn.Module], nn.Module]:
+        """forward(x) = relu(branch(x) + shortcut(x)) as (branch, shortcut, activation) (see BasicBlock)."""
+        return [self.conv1, self.bn1, nn.ReLU(), self.conv2, self.bn2], [self.shortcut] * bool(self.shortcut), nn.ReLU()
 
 
 class OptionAResNet(nn.Module):
@@ -52,6 +67,11 @@ class OptionAResNet(nn.Module):
         x = F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.linear(x.mean(dim=(2, 3)))
+
+    def forward_layers(self) -> list[nn.Module]:
+        """The modules forward runs, in order (F.relu as nn.ReLU, the spatial mean as average pooling)."""
+        return [self.conv1, self.bn1, nn.ReLU(), self.layer1, self.layer2, self.layer3, nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(), self.linear]
 
 
 def _option_a(depth: int, dataset: str = "cifar10") -> nn.Sequential:

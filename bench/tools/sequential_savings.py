@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.models import create_model_spec
+from bench.report.tables import accuracy_columns
 from bench.runner import pending_units, selected_images
-from bench.tables import accuracy_columns
 from bench.tsv import ResumableTSV
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth, check_sample_sizes

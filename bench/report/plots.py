@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import EngFormatter  # noqa: E402
 
-from bench.tables import certified_accuracy  # noqa: E402
+from bench.report.tables import certified_accuracy  # noqa: E402
 
 METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
 PALETTE = "colorblind"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from baselines import certified_radius, guarantee_names
+from smoothing.guarantees import certified_radius, guarantee_names
 
 PAPER_SIGMAS = (0.25, 0.5, 1.0)
 PAPER_P_A = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)

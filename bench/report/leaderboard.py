@@ -18,14 +18,14 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from baselines.bounds import bounds_frame
 from bench.models import MODELS, create_model_spec
-from bench.plots import plot_bounds, plot_certified_accuracy, plot_certify_seconds, plot_throughput
 from bench.records import read_runs
-from bench.tables import accuracy_columns, certified_accuracy, read_certify_log
-from bench.throughput import certification_summary, fast_path_label, memory_summary, summary_frame
-from bench.trained_models import markdown_view as trained_models_view
-from bench.trained_models import trained_models_frame
+from bench.report.bounds import bounds_frame
+from bench.report.plots import plot_bounds, plot_certified_accuracy, plot_certify_seconds, plot_throughput
+from bench.report.tables import accuracy_columns, certified_accuracy, read_certify_log
+from bench.report.trained_models import markdown_view as trained_models_view
+from bench.report.trained_models import trained_models_frame
+from bench.tools.throughput import certification_summary, fast_path_label, memory_summary, summary_frame
 from smoothing.datasets import dataset_info
 from smoothing.statistics import clopper_pearson_lower, clopper_pearson_upper
 

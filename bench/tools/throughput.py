@@ -3,12 +3,11 @@ reference implementation (`smoothbench throughput`).
 
 The reference-style loop is the sampling loop of Cohen et al.'s released code: per batch it repeats the
 image, draws noise with randn_like, and copies the predictions to the host for numpy counting (one host
-sync per batch). The real reference (their code/core.py) is loaded from a user's copy (bench.reference_core).
+sync per batch). The real reference (their code/core.py) is loaded from a user's copy (bench.tools.reference_core).
 """
 from __future__ import annotations
 
 import math
-import platform
 import time
 from collections.abc import Callable
 
@@ -17,12 +16,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bench.reference_core import load_reference_core
+from bench.tools.reference_core import load_reference_core
 from smoothing.architectures import create_architecture
 from smoothing.core import Smooth
 from smoothing.datasets import dataset_info
+from smoothing.devices import device_name, resolve_device
 from smoothing.sampler import FastPath, NoiseSampler
-from smoothing.training import resolve_device
 
 
 @torch.no_grad()
@@ -52,12 +51,6 @@ def timed(run: Callable[[], object], device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - started
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def time_certification(
