@@ -5,6 +5,7 @@ finished row. <run-id>.manifest.json records the environment and the suite text.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import subprocess
@@ -13,34 +14,41 @@ import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 import torch
+from tabulate import tabulate
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from bench.commands import add_setting_flags
 from bench.records import (
+    CERTIFY_COLUMNS,
+    PREDICT_COLUMNS,
     RUN_COLUMNS,
     check_rows,
     encode_row,
+    format_radius,
     impossible_rows,
     key_of_fields,
     parse_run_rows,
+    read_run,
     row_key,
     run_label,
     run_path,
     shard_of,
 )
-from bench.report.tables import read_certify_log
-from bench.suite import Suite, certify_suite, check_name
+from bench.report.tables import certified_accuracy, markdown_table, read_certify_log, run_accuracy_frame
+from bench.suite import OVERRIDABLE, Suite, certify_suite, check_name, load_suite, suite_names
 from bench.tsv import ResumableTSV, read_settings, settings_path
-from smoothing.batch_size import auto_batch_size
+from smoothing.architectures import architecture_names
+from smoothing.batch_size import auto_batch_size, cache_path
 from smoothing.certifiers import create_certifier, is_smoothing
 from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
-from smoothing.core import Smooth
-from smoothing.datasets import create_dataset, dataset_info, selected_positions
-from smoothing.devices import Shard, device_name, resolve_device
+from smoothing.core import ABSTAIN, Smooth
+from smoothing.datasets import create_dataset, dataset_info, dataset_names, selected_positions
+from smoothing.devices import Shard, barrier_and_close, device_name, init_from_env, resolve_device
 from smoothing.sampler import image_seed
 from smoothing.sequential import certification_grid, certify_sequential
 
@@ -282,3 +290,143 @@ def _check_log_rows(rows: pd.DataFrame, log: Path, fields: dict, labels: dict[in
 def _row(common: dict, certifier: str, sigma: float | None, prediction: int, radius: float, seconds: float) -> list[str]:
     return encode_row(dict(common, certifier=certifier, sigma=sigma, predict=prediction, radius=radius,
                            correct=int(prediction == common["label"]), seconds=seconds))
+
+
+# --- The commands: run (a suite), certify and predict (the reference's, as one-model suites), import-certify.
+
+CERTIFY_FLAGS = ["split", "skip", "max", "n0", "n", "alpha", "batch", "seed", "precision", "channels_last", "compile"]
+SUMMARY_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def run_command(args: argparse.Namespace) -> None:
+    shard, device = init_from_env(resolve_device(args.device))
+    overrides = {key: getattr(args, f"override_{key}") for key in OVERRIDABLE if getattr(args, f"override_{key}") is not None}
+    suite = load_suite(args.suite)
+    try:
+        suite = suite.with_overrides(overrides)
+    except ValueError as error:
+        raise ValueError(f"{args.suite} with {', '.join(f'--{k} {v}' for k, v in overrides.items())}: {error}") from error
+    path = run_suite(suite, Path(args.results) / "runs", args.run_id, args.data_root, device, shard)
+    barrier_and_close()  # every shard has finished its rows
+    if shard.rank != 0:
+        return
+    paths = sorted(path.parent.glob(path.name.replace(shard.suffix(), shard.suffix().replace(".rank0", ".rank*"))))
+    if not paths:
+        raise ValueError(f"{path} was removed before the run finished; rerun the same command to start it again")
+    report_run(paths, Path(args.results))
+
+
+def report_run(paths: list[Path], results: Path) -> None:
+    """A run's certified accuracy, then the leaderboard and plots regenerated with it."""
+    from bench.report.leaderboard import regenerate
+
+    frame = pd.concat([read_run(p) for p in paths], ignore_index=True)
+    print(f"{', '.join(map(str, paths))}: {len(frame)} rows")
+    print(markdown_table(run_accuracy_frame(frame)))
+    written = regenerate(results)
+    print(f"leaderboard and plots regenerated: {', '.join(str(p) for p in written[:2])}, {len(written) - 2} plot files")
+
+
+def import_certify_command(args: argparse.Namespace) -> None:
+    path, added = import_certify_logs(load_suite(args.suite), args.logs, args.device_name, args.code_version,
+                                      args.run_id, Path(args.results) / "runs", args.data_root)
+    print(f"{added} rows imported")
+    report_run([path], Path(args.results))
+
+
+def certify_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What certify and predict record beside their log (their resume key, and import-certify's input):
+    the reference's argument names, N0 and N for n0 and n."""
+    settings = dict(command=args.command, dataset=args.dataset, base_classifier=args.base_classifier, sigma=args.sigma,
+                    outfile=args.outfile, arch=args.arch, split=args.split, data_root=args.data_root, batch=args.batch,
+                    skip=args.skip, max=args.max, N=args.n, alpha=args.alpha, seed=args.seed, precision=args.precision,
+                    channels_last=args.channels_last, compile=args.compile)
+    return settings if args.command == "predict" else dict(settings, N0=args.n0)
+
+
+def evaluate_log_command(args: argparse.Namespace) -> None:
+    """certify and predict: the reference's commands as the one-model suite they are, through the runner's
+    per-image loop (select, resume, seed, evaluate each input, write its row in the reference's columns)."""
+    settings = certify_settings(args)
+    suite = certify_suite(settings)  # validates every argument before anything is loaded or written
+    if Path(args.outfile).resolve() == Path(args.base_classifier).resolve():
+        raise ValueError(f"the output file {args.outfile} is the checkpoint itself; give another output file")
+    settings["checkpoint_sha256"] = checkpoint_sha256(args.base_classifier)  # a replaced checkpoint never resumes
+    device = resolve_device(args.device)
+    info = dataset_info(args.dataset)
+    spec = suite.model_specs()[0]
+    model, _ = load_checkpoint(spec.checkpoint, spec.dataset, spec.arch, device)
+    smoothed = Smooth(model, info.num_classes, args.sigma, fast_path=suite.fast_path(), input_shape=info.input_shape)
+    batch = suite.batch
+    if batch == "auto":
+        batch = auto_batch_size(model, info.input_shape, suite.fast_path())
+        print(f"batch size: {batch} (auto, cached in {cache_path()})", file=sys.stderr)
+    certifying = args.command == "certify"
+
+    def evaluate(x: torch.Tensor) -> list:
+        if certifying:
+            prediction, radius = smoothed.certify(x, args.n0, args.n, args.alpha, batch)
+            return [prediction, format_radius(radius)]
+        return [smoothed.predict(x, args.n, args.alpha, batch)]
+
+    dataset = create_dataset(args.dataset, args.split, args.data_root)
+    columns = CERTIFY_COLUMNS if certifying else PREDICT_COLUMNS
+    with ResumableTSV(args.outfile, columns, settings, args.overwrite) as out:
+        for (position, idx), _ in pending_units(selected_images(dataset, suite.skip, suite.max), out,
+                                                lambda image: [image[1]], args.command):
+            x, label = dataset[position]
+            if args.seed is not None:
+                smoothed.manual_seed(image_seed(args.seed, idx))
+            started = time.perf_counter()
+            prediction, *rest = evaluate(x)
+            seconds = time.perf_counter() - started
+            out.write([idx, label, prediction, *rest, int(prediction == label), f"{seconds:.4f}"])
+    if certifying:
+        print(certified_accuracy_summary(args.outfile))
+
+
+def certified_accuracy_summary(path: str | Path, radii: tuple[float, ...] = SUMMARY_RADII) -> str:
+    rows = read_certify_log(path)
+    table = tabulate([certified_accuracy(rows, radii)], headers=[f"r = {r}" for r in radii], floatfmt=".3f",
+                     tablefmt="github")
+    abstained = int((rows["predict"] == ABSTAIN).sum())
+    return f"{path}: {len(rows)} images, {abstained} abstentions; certified accuracy\n{table}"
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    for name, help_text in (("certify", "CERTIFY (Cohen et al. Algorithm 2) each selected input"),
+                            ("predict", "PREDICT (Cohen et al. Algorithm 1) each selected input")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("dataset", choices=dataset_names(), help="which dataset")
+        command.add_argument("base_classifier", help="checkpoint of the base classifier (checkpoint.pth.tar)")
+        command.add_argument("sigma", type=float, help="noise level sigma of the smoothed classifier")
+        command.add_argument("outfile", help="output TSV file")
+        command.add_argument("--arch", choices=architecture_names(), help="if the checkpoint does not name one")
+        command.add_argument("--data-root", help="data folder (default: $SMOOTHBENCH_DATA, $IMAGENET_DIR)")
+        command.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:K")
+        command.add_argument("--overwrite", action="store_true", help="start again instead of resuming outfile")
+        add_setting_flags(command, [flag for flag in CERTIFY_FLAGS if name == "certify" or flag != "n0"],
+                          defaults=dict(seed=None))  # the reference draws unseeded noise unless told
+        command.set_defaults(handler=evaluate_log_command)
+
+    run = commands.add_parser("run", help="run (or resume) a benchmark suite; default: the quick embedded suite")
+    run.add_argument("suite", nargs="?", default="quick", help=f"suite name ({', '.join(suite_names())}) or TOML file")
+    run.add_argument("--results", default="results",
+                     help="results folder: rows go to RESULTS/runs/<suite>/<run-id>.tsv, the leaderboard to RESULTS/")
+    run.add_argument("--run-id", help="default: <device type>-<precision>[-<key><value> per other override]")
+    run.add_argument("--data-root")
+    run.add_argument("--device", default="auto")
+    add_setting_flags(run, OVERRIDABLE, overrides=True)
+    run.set_defaults(handler=run_command)
+
+    imported = commands.add_parser(
+        "import-certify", help="certify logs written elsewhere (e.g. on a GPU machine) as a run of a suite whose "
+        "settings, models (by checkpoint sha256) and sigmas they match")
+    imported.add_argument("suite", help=f"suite name ({', '.join(suite_names())}) or TOML file")
+    imported.add_argument("logs", nargs="+", help="certify logs, each with its .settings.json beside it")
+    imported.add_argument("--device-name", required=True, help='the machine that certified, e.g. "NVIDIA H100 80GB HBM3"')
+    imported.add_argument("--code-version", required=True, help="the commit of smoothbench that certified")
+    imported.add_argument("--run-id", required=True, help="rows go to RESULTS/runs/<suite>/<run-id>.tsv")
+    imported.add_argument("--results", default="results")
+    imported.add_argument("--data-root", help="the suite's data, to check each row's image and label")
+    imported.set_defaults(handler=import_certify_command)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from bench.commands import batch_size, non_negative_int, positive_int, scheme_or_false
 from bench.models import ModelSpec, create_model_spec
 from smoothing.certifiers import SAMPLING, create_certifier
 from smoothing.core import check_sample_sizes
@@ -24,8 +25,15 @@ from smoothing.sequential import create_scheme, scheme_names
 from smoothing.statistics import check_alpha, check_sigma
 
 OVERRIDABLE = ("dataset", "split", "skip", "max", "certifiers", "n0", "n", "alpha", "batch", "precision",
-               "channels_last", "compile", "sequential", "seed")  # the Suite keys a command line may replace
+               "channels_last", "compile", "sequential", "seed")  # the Suite keys `smoothbench run` may replace
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+REQUIRED = ("name", "dataset", "certifiers", "models")  # the keys every suite file names
+
+
+def setting_fields(names: list[str]) -> list[dataclasses.Field]:
+    """The declared settings of `names`, in that order (for their command-line flags)."""
+    fields = {declared.name: declared for declared in dataclasses.fields(Suite) if "help" in declared.metadata}
+    return [fields[name] for name in names]
 
 
 def check_name(kind: str, name: object) -> str:
@@ -49,31 +57,43 @@ def _check_type(key: str, value: object, kind: type | tuple[type, ...], what: st
         raise ValueError(f"{key} must be {what}, got {value!r}")
 
 
+def setting(default: Any, help: str, parse: Callable[[str], Any], **flag: Any) -> Any:
+    """A suite setting: its default and, for the command-line flags built from it (bench.commands), its
+    help, how a flag's text is parsed, and flag options (aliases, many)."""
+    return field(default=default, metadata=dict(help=help, parse=parse, **flag))
+
+
 @dataclass(frozen=True)
 class Suite:
-    """A benchmark suite as its TOML file declares it; construction validates every value."""
+    """A benchmark suite as its TOML file declares it; construction validates every value. The one
+    declaration of every sampling and image-selection setting: each command's flags are built from it."""
 
     name: str
-    dataset: str
-    certifiers: list[str]
-    models: list[dict]  # {"name": ..., "sigmas": [...]} (or an inline checkpoint, see model_spec)
-    split: str = "test"
-    skip: int = 1
-    max: int = -1
-    n0: int = 100
-    n: int = 100_000
-    alpha: float = 0.001
-    batch: int | str = 1000  # or "auto": picked once per model and cached (smoothing.batch_size)
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: bool = False
-    sequential: bool | str = False  # a scheme of smoothing.sequential (true: "staged"): stop an image once its cell is settled
-    seed: int = 0
+    dataset: str = setting(None, "dataset name (smoothing.datasets)", str)
+    certifiers: list[str] = setting(None, "certifier names (smoothing.certifiers)", str, many=True)
+    models: list[dict] = field(default=None)  # {"name": ..., "sigmas": [...]} (or an inline checkpoint, see model_spec)
+    split: str = setting("test", "the dataset's split: train or test", str)
+    skip: int = setting(1, "take every skip-th image", positive_int)
+    max: int = setting(-1, "stop before this position (-1: all)", int)
+    n0: int = setting(100, "selection samples (Cohen et al. Algorithm 2)", positive_int, aliases=("--N0",))
+    n: int = setting(100_000, "estimation samples (the most, for a sequential scheme)", positive_int, aliases=("--N",))
+    alpha: float = setting(0.001, "failure probability of each certificate", float)
+    batch: int | str = setting(1000, 'noisy samples per forward pass, or "auto": picked once per model and cached',
+                               batch_size)
+    precision: str = setting("fp32", "fp32, or bf16/fp16 (certify the reduced-precision base classifier)", str)
+    channels_last: bool = setting(False, "channels_last memory format", bool)
+    compile: bool = setting(False, "torch.compile the base classifier (CUDA graphs on a GPU)", bool)
+    sequential: bool | str = setting(False, "a sequential scheme (smoothing.sequential; true: staged): stop an image "
+                                     "once its table cell is settled", scheme_or_false)
+    seed: int = setting(0, "seed of each image's noise, with its index", non_negative_int)
     text: str = field(default="", repr=False)  # the TOML file as written
     overrides: dict = field(default_factory=dict, repr=False)  # keys replaced on the command line (with_overrides)
 
     def __post_init__(self) -> None:
         check_name("name", self.name)
+        for key in REQUIRED:
+            if getattr(self, key) is None:
+                raise ValueError(f"missing key {key}")
         _check_type("dataset", self.dataset, str, "a dataset name")
         dataset_info(self.dataset)  # unknown names fail here, with the known ones
         if self.split not in ("train", "test"):
@@ -214,8 +234,7 @@ def suite_from_text(text: str, source: str, overrides: Mapping[str, Any] | None 
         raise ValueError(f"{source}: not a valid suite TOML file (nested too deeply)") from None
     known = {f.name for f in dataclasses.fields(Suite)} - {"text", "overrides"}
     unknown = sorted(set(fields) - known)
-    missing = sorted(f.name for f in dataclasses.fields(Suite) if f.name not in fields
-                     and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+    missing = sorted(key for key in REQUIRED if key not in fields)
     if unknown or missing:
         raise ValueError(f"{source}: not a valid suite: " + "; ".join(
             ([f"unknown keys {_named(unknown)} (known: {', '.join(sorted(known))})"] if unknown else [])

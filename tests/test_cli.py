@@ -93,8 +93,8 @@ def test_format_radius_never_rounds_up():
 
 
 def test_certified_accuracy(tmp_path):
-    from bench.cli import certified_accuracy_summary
     from bench.report.tables import certified_accuracy
+    from bench.runner import certified_accuracy_summary
 
     path = tmp_path / "c.tsv"
     path.write_text("idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t1\t1\t0.6\t1\t1.0\n"

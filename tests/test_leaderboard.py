@@ -66,7 +66,7 @@ def test_memory_summary_has_one_column_per_n_in_order():
 
 def test_throughput_keeps_the_parts_measured_before_a_failure(tmp_path, monkeypatch, capsys):
     """A step stopped midway (time limit, error) keeps every fast path it finished in its CSV."""
-    import bench.cli
+    import bench.tools.throughput
     from bench.tools.throughput import samples_per_second
 
     def fails_on_bf16(arch, dataset, fast_path, *args):
@@ -74,7 +74,7 @@ def test_throughput_keeps_the_parts_measured_before_a_failure(tmp_path, monkeypa
             raise RuntimeError("out of time")
         return samples_per_second(arch, dataset, fast_path, *args)
 
-    monkeypatch.setattr(bench.cli, "samples_per_second", fails_on_bf16)
+    monkeypatch.setattr(bench.tools.throughput, "samples_per_second", fails_on_bf16)
     out = tmp_path / "throughput.csv"
     assert main(["throughput", "--arch", "cifar_resnet20", "--batch", "10", "--n", "20", "--device", "cpu",
                  "--precision", "fp32", "bf16", "--out", str(out)]) == 2

@@ -2,10 +2,14 @@
 Gaussian one (Cohen et al.)."""
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
+from tabulate import tabulate
 
+from bench.commands import positive_float, write_csv
 from smoothing.guarantees import certified_radius, guarantee_names
 
 PAPER_SIGMAS = (0.25, 0.5, 1.0)
@@ -33,3 +37,18 @@ def bounds_table(frame: pd.DataFrame) -> pd.DataFrame:
         wide[f"{name} / gaussian"] = wide[name] / gaussian
     return wide.reset_index()
 
+
+
+def bounds_command(args: argparse.Namespace) -> None:
+    frame = bounds_frame(args.sigmas, args.p_a)
+    if args.out:
+        write_csv(frame, Path(args.out))
+    print(tabulate(bounds_table(frame), headers="keys", tablefmt="github", showindex=False, floatfmt=".4f"))
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    bounds = commands.add_parser("bounds", help="radius of each smoothing guarantee for a grid of pA (pB = 1 - pA)")
+    bounds.add_argument("--sigmas", type=positive_float, nargs="+", default=list(PAPER_SIGMAS))
+    bounds.add_argument("--p-a", type=float, nargs="+", default=list(PAPER_P_A))
+    bounds.add_argument("--out", help="write the tidy frame to this CSV file")
+    bounds.set_defaults(handler=bounds_command)

@@ -12,12 +12,14 @@ the models trained here (results/trained_models.csv) and sampling throughput per
 """
 from __future__ import annotations
 
+import argparse
 from itertools import combinations
 from pathlib import Path
 
 import pandas as pd
 from tabulate import tabulate
 
+from bench.commands import write_csv
 from bench.models import MODELS, create_model_spec
 from bench.records import read_runs
 from bench.report.bounds import bounds_frame
@@ -267,3 +269,18 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
     if seconds is not None:
         written += plot_certify_seconds(seconds, plots)
     return written
+
+
+def leaderboard_command(args: argparse.Namespace) -> None:
+    results = Path(args.results)
+    if args.reference_logs:
+        write_csv(published_certify_rows(Path(args.reference_logs)), results / "reference" / PAPER_ROWS_FILE)
+    for path in regenerate(results):
+        print(path)
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    leaderboard = commands.add_parser("leaderboard", help="regenerate results/leaderboard.md, .csv and plots/ from all runs")
+    leaderboard.add_argument("--results", default="results")
+    leaderboard.add_argument("--reference-logs", help=f"Cohen et al.'s released logs folder: (re)writes their per-image rows, {PAPER_ROWS_FILE}")
+    leaderboard.set_defaults(handler=leaderboard_command)

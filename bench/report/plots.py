@@ -2,10 +2,14 @@
 without timestamps so that the same inputs give the same files."""
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
 import matplotlib
+
+from bench.records import read_run
+from bench.report.bounds import bounds_frame
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -146,3 +150,16 @@ def plot_certify_seconds(seconds: pd.DataFrame, out_dir: Path) -> list[Path]:
     grid = _bars_per_panel(seconds.assign(panel=panel), "seconds", "seconds per image (CERTIFY, n0 + n samples)",
                            "CERTIFY time per image: ours and the reference", errorbar=None)
     return save(grid.figure, out_dir / "certify_seconds")
+
+
+def plot_command(args: argparse.Namespace) -> None:
+    runs = pd.concat([read_run(path) for path in args.runs], ignore_index=True)
+    for path in plot_certified_accuracy(runs, Path(args.out)) + plot_bounds(bounds_frame(), Path(args.out)):
+        print(path)
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    plot = commands.add_parser("plot", help="certified accuracy curves of suite runs, and the bounds comparison")
+    plot.add_argument("runs", nargs="+", help="suite run TSV files")
+    plot.add_argument("--out", default="results/plots")
+    plot.set_defaults(handler=plot_command)

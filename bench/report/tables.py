@@ -6,6 +6,7 @@ radius is marked, as in the paper's published tables.
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import re
@@ -16,10 +17,12 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from bench.commands import non_negative_float, positive_float, write_csv
 from bench.records import CERTIFY_COLUMNS
 from smoothing.datasets import dataset_info
 
 NUMERIC_COLUMNS = ["idx", "label", "predict", "radius", "correct"]
+MOST_RADII = 10_000  # of a `table` grid: more would take minutes and print nothing readable
 
 
 def read_certify_log(path: str | os.PathLike) -> pd.DataFrame:
@@ -112,3 +115,35 @@ def run_accuracy_frame(frame: pd.DataFrame) -> pd.DataFrame:
     logs = {f"{model} {certifier}" + ("" if pd.isna(sigma) else f" sigma={sigma:g}"): group
             for (model, certifier, sigma), group in frame.groupby(["model", "certifier", "sigma"], sort=True, dropna=False)}
     return accuracy_frame(logs, dataset_info(frame["dataset"].iloc[0]).reported_radii)
+
+
+def table_command(args: argparse.Namespace) -> None:
+    if not args.radii:
+        steps = (args.radius_stop - args.radius_start) / args.radius_step
+        if steps < 0 or steps > MOST_RADII:
+            raise ValueError(f"--radius-start {args.radius_start:g} --radius-stop {args.radius_stop:g} --radius-step "
+                             f"{args.radius_step:g} makes {max(steps, 0) + 1:,.0f} radii; choose a start <= stop and a "
+                             f"step that makes at most {MOST_RADII:,}")
+    radii = args.radii or radius_grid(args.radius_start, args.radius_stop, args.radius_step)
+    logs = {log_label(path): read_certify_log(path) for path in args.logs}
+    if len(logs) != len(args.logs):
+        logs = {str(path): read_certify_log(path) for path in args.logs}  # labels collide: use the paths
+    frame = accuracy_frame(logs, radii)
+    markdown, latex = markdown_table(frame), latex_table(frame)
+    print(markdown)
+    if args.out:
+        out = Path(args.out)
+        write_csv(frame, out.with_suffix(".csv"))
+        out.with_suffix(".md").write_text(markdown + "\n")
+        out.with_suffix(".tex").write_text(latex + "\n")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    table = commands.add_parser("table", help="approximate certified accuracy of certify logs (Markdown, LaTeX, CSV)")
+    table.add_argument("logs", nargs="+", help="certify TSV files (ours or the reference's)")
+    table.add_argument("--radii", type=non_negative_float, nargs="+", help="radii (default: the start/stop/step grid)")
+    table.add_argument("--radius-start", type=non_negative_float, default=0.25)
+    table.add_argument("--radius-stop", type=non_negative_float, default=1.5)
+    table.add_argument("--radius-step", type=positive_float, default=0.25)
+    table.add_argument("--out", help="write OUT.md, OUT.tex and the tidy OUT.csv")
+    table.set_defaults(handler=table_command)

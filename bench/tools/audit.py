@@ -11,13 +11,29 @@ Attacks stay in the pixel box [0, 1], where the certificates are checked.
 """
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from tabulate import tabulate
 from torch import nn
 
-from baselines.lipschitz import LipschitzCertifier
+from baselines.lipschitz import LipschitzCertifier, lipschitz_report
+from bench.commands import (
+    add_image_flags,
+    add_setting_flags,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    write_csv,
+)
+from bench.runner import selected_images
+from smoothing.checkpoints import load_checkpoint
 from smoothing.core import ABSTAIN, Smooth
+from smoothing.datasets import create_dataset, dataset_info
+from smoothing.sampler import image_seed
 
 
 def _project(delta: torch.Tensor, x: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
@@ -100,7 +116,7 @@ def audit_smoothing(smoothed: Smooth, images: list[torch.Tensor], labels: list[i
     for x, label, idx in zip(images, labels, indices):
         if certified is not None and len(rows) == certified:
             break
-        smoothed.manual_seed(seed + idx)
+        smoothed.manual_seed(image_seed(seed, idx))
         prediction, radius = smoothed.certify(x, n0, n, alpha, batch)
         if prediction != label or radius <= 0:
             continue
@@ -113,3 +129,76 @@ def audit_smoothing(smoothed: Smooth, images: list[torch.Tensor], labels: list[i
             row[f"distance_{name}"] = (attacked - x).norm().item()
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def stacked_images(data: torch.utils.data.Dataset, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images at `positions` as one batch, and their labels."""
+    return torch.stack([data[p][0] for p in positions]), torch.tensor([data[p][1] for p in positions])
+
+
+def lipschitz_command(args: argparse.Namespace) -> None:
+    info = dataset_info(args.dataset)
+    data = create_dataset(args.dataset, args.split, args.data_root)
+    positions = [position for position, _ in selected_images(data, args.skip, args.max)]
+    images, labels = stacked_images(data, positions)
+    rows = []
+    for path in args.checkpoints:
+        model, checkpoint = load_checkpoint(path, args.dataset, args.arch)
+        certifier = LipschitzCertifier.for_model(model, info.input_shape)
+        rows.append(dict(checkpoint=str(path), arch=args.arch or checkpoint.get("arch", ""),
+                         lmt_c=checkpoint.get("lmt_c", ""), epoch=checkpoint.get("epoch", ""), dataset=args.dataset,
+                         **lipschitz_report(certifier, images, labels, args.radii)))
+    frame = pd.DataFrame(rows)
+    print(tabulate(frame.drop(columns=["dataset"]), headers="keys", tablefmt="github", showindex=False, floatfmt=".4g"))
+    if args.out:
+        write_csv(frame, Path(args.out))
+
+def audit_command(args: argparse.Namespace) -> None:
+    info = dataset_info(args.dataset)
+    data = create_dataset(args.dataset, args.split, args.data_root)
+    positions, official = zip(*selected_images(data, args.skip, args.max))
+    model, _ = load_checkpoint(args.checkpoint, args.dataset, args.arch)
+    if args.method == "lipschitz-margin":
+        images, labels = stacked_images(data, positions)
+        frame = audit_lipschitz(LipschitzCertifier.for_model(model, info.input_shape), images, labels, official,
+                                steps=args.steps, restarts=args.restarts, seed=args.seed)
+        inside = "fooled_within_radius"
+    else:
+        if args.sigma is None:
+            raise ValueError("audit gaussian needs --sigma, the noise level of the smoothed classifier")
+        smoothed = Smooth(model, info.num_classes, args.sigma, input_shape=info.input_shape)
+        frame = audit_smoothing(smoothed, [data[p][0] for p in positions], [data[p][1] for p in positions], official,
+                                args.n0, args.n, args.alpha, args.batch, args.predict_n, steps=args.steps,
+                                samples=args.samples, seed=args.seed, certified=args.certified)
+        inside = "changed_within_radius"
+    print(tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g"))
+    print(f"{len(frame)} certified images attacked; successes inside the certified radius: {int(frame[inside].sum())}")
+    if args.out:
+        write_csv(frame, Path(args.out))
+    if frame[inside].any():
+        raise ValueError(f"an attack succeeded inside a certified radius (rows with {inside} = True): a soundness bug")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    lipschitz = commands.add_parser(
+        "lipschitz", help="Lipschitz-margin certification of checkpoints: sound bound, estimate, certified accuracy")
+    lipschitz.add_argument("checkpoints", nargs="+")
+    add_image_flags(lipschitz)
+    lipschitz.add_argument("--radii", type=non_negative_float, nargs="+", default=[0.0, 36 / 255, 0.25, 0.5],
+                           help="radii of the certified accuracy (default 0, 36/255, 0.25, 0.5)")
+    lipschitz.add_argument("--out", help="write the rows to this CSV file")
+    lipschitz.set_defaults(handler=lipschitz_command)
+    audit = commands.add_parser("audit", help="attack certified images inside their radius (soundness audit)")
+    audit.add_argument("method", choices=["lipschitz-margin", "gaussian"])
+    audit.add_argument("checkpoint")
+    audit.add_argument("--sigma", type=positive_float, help="noise level (gaussian)")
+    add_image_flags(audit)
+    audit.add_argument("--steps", type=positive_int, default=100, help="PGD steps (gaussian: 20 is plenty)")
+    audit.add_argument("--restarts", type=positive_int, default=10, help="random restarts (lipschitz-margin)")
+    audit.add_argument("--samples", type=positive_int, default=16, help="noise draws per PGD step (gaussian)")
+    audit.add_argument("--certified", type=positive_int, help="stop after this many certified images (gaussian)")
+    add_setting_flags(audit, ["n0", "n", "alpha", "batch", "seed"])  # CERTIFY's (gaussian)
+    audit.add_argument("--predict-n", "--predict-N", type=positive_int, default=10_000,
+                       help="PREDICT samples on the attacked point")
+    audit.add_argument("--out", help="write the rows to this CSV file")
+    audit.set_defaults(handler=audit_command)

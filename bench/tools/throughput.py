@@ -7,21 +7,26 @@ sync per batch). The real reference (their code/core.py) is loaded from a user's
 """
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from tabulate import tabulate
 from torch import nn
 
+from bench.commands import positive_int, write_csv
 from bench.tools.reference_core import load_reference_core
 from smoothing.architectures import create_architecture
 from smoothing.core import Smooth
 from smoothing.datasets import dataset_info
 from smoothing.devices import device_name, resolve_device
-from smoothing.sampler import FastPath, NoiseSampler
+from smoothing.sampler import PRECISIONS, FastPath, NoiseSampler
 
 
 @torch.no_grad()
@@ -207,3 +212,50 @@ def peak_memory(arch: str, dataset: str, ns: list[int], batch: int, device: str 
         rows.append(dict(arch=arch, n=num, batch=batch, peak_bytes=peak, device=device_name(torch_device),
                          measure="cuda max_memory_allocated" if torch_device.type == "cuda" else "growth of VmHWM"))
     return pd.DataFrame(rows)
+
+
+def throughput_command(args: argparse.Namespace) -> None:
+    fast_paths = [FastPath(precision, args.channels_last, compile) for precision in args.precision
+                  for compile in ([False, True] if args.compile else [False])]
+    if args.memory:
+        parts = [partial(peak_memory, arch, args.dataset, args.memory, args.batch, args.device) for arch in args.arch]
+    elif args.certify_images:
+        parts = [partial(time_certification, arch, args.dataset, fast_path, args.n0, args.n, args.batch,
+                         args.certify_images, device=args.device, reference_core=args.reference_core)
+                 for arch in args.arch for fast_path in fast_paths]
+    else:
+        parts = [partial(samples_per_second, arch, args.dataset, fast_path, args.batch, args.n, args.device)
+                 for arch in args.arch for fast_path in fast_paths]
+    frames = []
+    for measure in parts:  # the CSV is rewritten after each part, so a run stopped midway keeps what it measured
+        frames.append(measure())
+        frame = pd.concat(frames, ignore_index=True)
+        if args.out:
+            write_csv(frame, Path(args.out))
+    if args.certify_images:
+        print(tabulate(certification_summary(frame).drop(columns="device"), headers="keys", tablefmt="github",
+                       showindex=False, floatfmt=",.3f"))
+    print(tabulate(frame.drop(columns=["torch"], errors="ignore"), headers="keys", tablefmt="github", showindex=False,
+                   floatfmt=",.3f"))
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    throughput = commands.add_parser("throughput", help="noisy samples/s: plain forward (ceiling), our sampler, reference-style loop")
+    throughput.add_argument("--arch", nargs="+", default=["cifar_resnet110"])
+    throughput.add_argument("--dataset", default="cifar10")
+    throughput.add_argument("--precision", nargs="+", default=["fp32"], choices=list(PRECISIONS))
+    throughput.add_argument("--channels-last", action="store_true")
+    throughput.add_argument("--compile", action="store_true", help="also measure each precision compiled (torch.compile)")
+    throughput.add_argument("--batch", type=positive_int, default=400)
+    throughput.add_argument("--n", type=positive_int, default=2000, help="samples timed per method")
+    throughput.add_argument("--device", default="auto")
+    throughput.add_argument("--memory", type=positive_int, nargs="+", metavar="N",
+                            help="measure peak memory for these sample counts instead of speed")
+    throughput.add_argument("--certify-images", type=positive_int, metavar="K",
+                            help="time CERTIFY (n0 + n samples) on K images per method instead of samples/s")
+    throughput.add_argument("--n0", type=positive_int, default=100, help="selection samples of --certify-images")
+    throughput.add_argument("--reference-core", metavar="PATH",
+                            help="with --certify-images: also time the reference implementation's certify, from "
+                                 "this copy of locuslab/smoothing's code/core.py (needs CUDA)")
+    throughput.add_argument("--out", help="CSV file (e.g. results/throughput/samples_per_s_<device>.csv)")
+    throughput.set_defaults(handler=throughput_command)
