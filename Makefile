@@ -20,7 +20,7 @@ test: install
 	$(BIN)/python -m pytest
 
 benchmark: install
-	$(BIN)/python -m pytest bench --benchmark-enable --benchmark-columns=mean,stddev,rounds
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-columns=mean,stddev,rounds
 
 # The GPU measurement of issue 13 (CUDA tests, throughput of ResNet-110 and ResNet-50 in fp32 and bf16, eager and
 # compiled, peak memory, CERTIFY seconds beside the reference): bench/accelerator/measure.sh, its CSVs named after

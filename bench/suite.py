@@ -30,6 +30,11 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 REQUIRED = ("name", "dataset", "certifiers", "models")  # the keys every suite file names
 
 
+def default_of(name: str) -> Any:
+    """A setting's default, as the Suite declares it (for code outside a suite that needs the same value)."""
+    return {declared.name: declared.default for declared in dataclasses.fields(Suite)}[name]
+
+
 def setting_fields(names: list[str]) -> list[dataclasses.Field]:
     """The declared settings of `names`, in that order (for their command-line flags)."""
     fields = {declared.name: declared for declared in dataclasses.fields(Suite) if "help" in declared.metadata}

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from bench.models import ModelSpec, register_model
 from bench.suite import load_suite
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import save_checkpoint
+from tests.helpers import SUITE, LinearTwoClass
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -19,33 +19,6 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"developers' data folder {SHARED} is absent")
     return SHARED
-
-
-class LinearTwoClass(nn.Module):
-    """f(x) = 1 if w.x + b > 0 else 0, as logits (0, w.x + b). Under N(0, sigma^2 I) noise,
-    P(f(x + e) = f(x)) = Phi(|w.x + b| / (sigma ||w||)): the smoothed classifier's exact answer."""
-
-    def __init__(self, w: torch.Tensor, b: float):
-        super().__init__()
-        self.shape = tuple(w.shape)
-        self.w = nn.Parameter(w.flatten().clone(), requires_grad=False)
-        self.b = b
-
-    def points_at(self, distances: torch.Tensor) -> torch.Tensor:
-        """Images at signed distance d from the boundary (on side 1 if d > 0), along w from the boundary's
-        point nearest to the centre of the pixel cube."""
-        w = self.w / self.w.norm()
-        centre = torch.full_like(self.w, 0.5)
-        base = centre - (centre @ self.w + self.b) / self.w.norm() * w
-        return (base + distances[:, None] * w).view(-1, *self.shape)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        margin = x.flatten(1) @ self.w + self.b
-        return torch.stack([torch.zeros_like(margin), margin], dim=1)
-
-    def distance(self, x: torch.Tensor) -> torch.Tensor:
-        """l2 distance of each image of x (B, ...) to the decision boundary."""
-        return (x.flatten(1) @ self.w + self.b).abs() / self.w.norm()
 
 
 @pytest.fixture(autouse=True)
@@ -65,21 +38,6 @@ def linear_model() -> LinearTwoClass:
     return LinearTwoClass(w, b=-0.5 * w.sum().item())
 
 
-SUITE = """
-name = "tiny"
-dataset = "cifar10-embedded"
-skip = 100
-certifiers = ["gaussian", "li-renyi", "pixeldp", "lipschitz-margin"]
-n0 = 10
-n = 60
-alpha = 0.01
-batch = 40
-seed = 3
-
-[[models]]
-name = "test-tiny-resnet20"
-sigmas = [0.25, 0.5]
-"""
 
 
 @pytest.fixture
@@ -91,3 +49,27 @@ def suite(tmp_path):
     path = tmp_path / "tiny.toml"
     path.write_text(SUITE.replace("test-tiny-resnet20", name))
     return load_suite(str(path))
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A randomly initialised ResNet-20 saved as a checkpoint."""
+    path = tmp_path / "model.pth.tar"
+    save_checkpoint(path, create_architecture("cifar_resnet20", "cifar10"), "cifar_resnet20")
+    return path
+
+
+@pytest.fixture
+def smoothed(linear_model):
+    from smoothing.core import Smooth
+
+    return Smooth(linear_model, 2, 0.5, input_shape=(1, 8, 8))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked `cuda` check claims only a GPU can: skipped, with the reason, where there is none."""
+    if torch.cuda.is_available():
+        return
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))

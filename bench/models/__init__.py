@@ -33,6 +33,14 @@ def create_model_spec(name: str) -> ModelSpec:
     return MODELS.create(name)
 
 
+def checkpoints_root() -> Path:
+    """The committed checkpoints (results/checkpoints/, data only), installed with smoothbench as the namespace
+    package smoothbench_checkpoints: its folder, in a source checkout or an installed copy."""
+    import smoothbench_checkpoints
+
+    return next(Path(place) for place in smoothbench_checkpoints.__path__ if Path(place).is_dir())
+
+
 def models_root() -> Path:
     """Where downloaded checkpoints live: $SMOOTHBENCH_MODELS (default ./models)."""
     return Path(os.environ.get("SMOOTHBENCH_MODELS", "models"))

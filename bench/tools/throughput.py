@@ -21,12 +21,15 @@ from tabulate import tabulate
 from torch import nn
 
 from bench.commands import positive_int, write_csv
+from bench.suite import default_of
 from bench.tools.reference_core import load_reference_core
 from smoothing.architectures import create_architecture
 from smoothing.core import Smooth
 from smoothing.datasets import dataset_info
 from smoothing.devices import device_name, resolve_device
 from smoothing.sampler import PRECISIONS, FastPath, NoiseSampler
+
+PAPER_SAMPLES = default_of("n0") + default_of("n")  # per image: the paper's protocol, the suites' default
 
 
 @torch.no_grad()
@@ -72,7 +75,7 @@ def time_certification(
     inputs = [torch.rand(info.input_shape, generator=generator).to(torch_device) for _ in range(images)]
     ours = Smooth(model, info.num_classes, sigma, fast_path=fast_path)
     methods = {
-        "ours": lambda x: ours.certify(x, n0, n, 0.001, batch),
+        "ours": lambda x: ours.certify(x, n0, n, default_of("alpha"), batch),
         "reference-style": lambda x: [reference_style_counts(model, x, num, sigma, batch, info.num_classes)
                                       for num in (n0, n)],
     }
@@ -81,7 +84,7 @@ def time_certification(
             raise ValueError("the reference's core.py draws its noise on CUDA (randn_like(..., device='cuda')): time "
                              "it with --device cuda on a GPU")
         reference = load_reference_core(reference_core).Smooth(model, info.num_classes, sigma)
-        methods["reference (locuslab core.py)"] = lambda x: reference.certify(x, n0, n, 0.001, batch)
+        methods["reference (locuslab core.py)"] = lambda x: reference.certify(x, n0, n, default_of("alpha"), batch)
     methods["ours"](inputs[0])  # warm-up: kernels, allocator, compilation
     rows = []
     for i, x in enumerate(inputs):
@@ -136,7 +139,7 @@ def samples_per_second(
         for method, seconds in best.items()
     ])
     frame["ratio_to_ceiling"] = frame["samples_per_s"] / frame["samples_per_s"].iloc[0]
-    frame["seconds_per_image_n100k"] = (100 + 100_000) / frame["samples_per_s"]  # n0 + n of the paper
+    frame["seconds_per_image_n100k"] = PAPER_SAMPLES / frame["samples_per_s"]
     return frame
 
 
@@ -155,7 +158,7 @@ def summary_frame(throughput: pd.DataFrame) -> pd.DataFrame:
         "ours_over_ceiling": wide["ours"] / wide["plain-forward"],
         "reference_style_samples_per_s": wide["reference-style"],
         "ours_over_reference_style": wide["ours"] / wide["reference-style"],
-        "ours_seconds_per_image_n100k": (100 + 100_000) / wide["ours"],
+        "ours_seconds_per_image_n100k": PAPER_SAMPLES / wide["ours"],
     })
     return summary.reset_index()
 
@@ -253,7 +256,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                             help="measure peak memory for these sample counts instead of speed")
     throughput.add_argument("--certify-images", type=positive_int, metavar="K",
                             help="time CERTIFY (n0 + n samples) on K images per method instead of samples/s")
-    throughput.add_argument("--n0", type=positive_int, default=100, help="selection samples of --certify-images")
+    throughput.add_argument("--n0", type=positive_int, default=default_of("n0"), help="selection samples of --certify-images")
     throughput.add_argument("--reference-core", metavar="PATH",
                             help="with --certify-images: also time the reference implementation's certify, from "
                                  "this copy of locuslab/smoothing's code/core.py (needs CUDA)")
