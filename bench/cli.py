@@ -16,9 +16,10 @@ from bench.commands import OneLineParser
 
 COMMANDS = (  # the modules that add commands, in the order --help lists them
     "bench.runner",  # run, certify, predict, import-certify
+    "bench.published",  # import-published
     "bench.report.leaderboard", "bench.report.plots", "bench.report.tables", "bench.report.bounds",
     "bench.tools.training",  # train, evaluate
-    "bench.tools.throughput", "bench.tools.sequential_savings",
+    "bench.tools.throughput", "bench.tools.sequential_savings", "bench.tools.sample_efficiency",
     "bench.tools.audit",  # audit, lipschitz
 )
 
