@@ -163,3 +163,57 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     plot.add_argument("runs", nargs="+", help="suite run TSV files")
     plot.add_argument("--out", default="results/plots")
     plot.set_defaults(handler=plot_command)
+
+
+def scheme_colours(names: list[str]) -> dict[str, tuple]:
+    """One colour per sequential scheme, keyed by its name (the registry's sorted names), in every figure."""
+    from smoothing.sequential import scheme_names
+
+    palette = dict(zip(scheme_names(), sns.color_palette(PALETTE, len(scheme_names()))))
+    return {name: palette[name] for name in names}
+
+
+def plot_sample_efficiency(summary: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Per dataset: samples saved against median radius loss (a point per scheme and sigma), and mean samples
+    per image per sigma beside the oracle limit (black bars' tops), from sample-efficiency's summary."""
+    datasets = sorted(summary["dataset"].unique())
+    colours = scheme_colours(list(dict.fromkeys(summary["scheme"])))
+    figure, axes = plt.subplots(len(datasets), 2, figsize=(10.5, 3.6 * len(datasets)), squeeze=False)
+    for (trade_off, samples), dataset in zip(axes, datasets):
+        frame = summary[summary["dataset"] == dataset]
+        for scheme, group in frame.groupby("scheme", sort=False):
+            trade_off.plot(100 * group["median_radius_loss"], group["saved"], "o-", color=colours[scheme], label=scheme)
+            labelled = group.iloc[:1] if scheme == "fixed" else group  # fixed n: one point for every sigma
+            for _, row in labelled.iterrows():
+                label = "every sigma" if scheme == "fixed" else f"{row['sigma']:g}"
+                trade_off.annotate(label, (100 * row["median_radius_loss"], row["saved"]), fontsize=7,
+                                   xytext=(4, 3), textcoords="offset points")
+        trade_off.set_yscale("log")
+        trade_off.set_xlabel("median radius loss against fixed n (%)")
+        trade_off.set_ylabel("samples saved (n_max / mean)")
+        trade_off.set_title(f"{dataset}: saving against radius loss (labels: sigma)", fontsize=9)
+        trade_off.grid(alpha=0.3, which="both")
+        sigmas = sorted(frame["sigma"].unique())
+        schemes = list(dict.fromkeys(frame["scheme"]))
+        width = 0.8 / len(schemes)
+        for offset, scheme in enumerate(schemes):
+            means = frame[frame["scheme"] == scheme].set_index("sigma").loc[sigmas, "mean_samples"]
+            positions = np.arange(len(sigmas)) + (offset - (len(schemes) - 1) / 2) * width
+            bars = samples.bar(positions, means, width, color=colours[scheme], label=scheme)
+            samples.bar_label(bars, labels=[f"{m / 1000:.0f}k" if m >= 1000 else f"{m:.0f}" for m in means],
+                              fontsize=6, padding=1)
+        oracle = frame.groupby("sigma")["oracle_mean_samples"].first().loc[sigmas]
+        samples.hlines(oracle, np.arange(len(sigmas)) - 0.45, np.arange(len(sigmas)) + 0.45, colors="black",
+                       linewidth=1.4, label="oracle (pA known)")
+        samples.set_yscale("log")
+        samples.set_xticks(np.arange(len(sigmas)), [f"sigma = {s:g}" for s in sigmas])
+        samples.set_ylabel("mean samples per image")
+        samples.set_title(f"{dataset}: samples per image", fontsize=9)
+        samples.grid(alpha=0.3, axis="y", which="both")
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.03), frameon=False)
+    first = summary.iloc[0]
+    figure.suptitle(f"Sequential schemes on the released per-image pA (n_max = {first['n_max']:,}, "
+                    f"alpha = {first['alpha']:g}, {first['repetitions']} simulations per image)", y=1.0)
+    figure.tight_layout()
+    return save(figure, out_dir / "sample_efficiency")

@@ -208,6 +208,12 @@ def fixed_n_reach_chance(plan: Plan, successes: np.ndarray, t: int, cell: np.nda
     return np.where(beyond, 0.0, np.where(needed <= 0, 1.0, np.where(needed > rest, 0.0, chance)))
 
 
+def overclaims(state: State, p_a) -> np.ndarray:
+    """Rows whose certificate claims more than the truth pA: a certified pA_lower >= pA (the grid's claim of
+    threshold p_k is "pA > p_k", false at pA = p_k; a Clopper-Pearson bound equal to pA is the measure-zero edge)."""
+    return (state.p_a_lower > 0) & (state.p_a_lower >= np.asarray(p_a, dtype=float))
+
+
 def create_scheme(name: str) -> Scheme:
     return SCHEMES.create(name)
 

@@ -13,6 +13,7 @@ from smoothing.sequential import (
     certify_sequential,
     create_scheme,
     look_schedule,
+    overclaims,
     scheme_names,
     simulate,
     table_cell,
@@ -45,8 +46,7 @@ def failures(scheme: Scheme, plan: Plan, p_a: float, repetitions: int, seed: int
     """Simulated certifications of a pA: how many claim more than the truth (pA_lower >= pA; and a claim of
     the grid's threshold p_k is the claim pA > p_k, false at pA = p_k), and the samples they used."""
     state, _ = simulate(scheme, plan, np.full(repetitions, p_a), np.random.default_rng(seed))
-    certified = state.p_a_lower > 0
-    return int((certified & (state.p_a_lower >= p_a)).sum()), state.used
+    return int(overclaims(state, p_a).sum()), state.used
 
 
 PLAN = Plan(2000, 0.05, 0.5, certification_grid(0.25, 0.5, 2000, 0.05))
