@@ -252,7 +252,8 @@ def shard_of(path: Path) -> tuple[int, int] | None:
 
 
 def read_runs(runs_dir: Path) -> pd.DataFrame:
-    """Every run under runs_dir, with a `run` column (<suite>/<run-id>); the rank files of one run share it.
+    """Every run under runs_dir, with a `run` column (<suite>/<run-id>; the rank files of one run share it)
+    and `n_max`, the suite's n (what a sequential run's rows may use at most).
     Each (run, model, certifier, sigma, image) is counted once: rows repeated across the files of one run
     (rank files of two process counts, or a single-process file beside rank files) are dropped with a warning
     naming the files. Files without a row yet are skipped with a warning."""
@@ -272,7 +273,9 @@ def read_runs(runs_dir: Path) -> pd.DataFrame:
             continue
         frame = pd.concat([frame for _, frame in parts], ignore_index=True)
         where = [f"{f.name} (image {idx})" for f, part in parts for idx in part["idx"]]
-        frames.append(drop_repeated(frame, f"{label}: rows of", where).assign(run=label))
+        suite = suite_of_run(group[0])
+        n_max = suite.n if suite is not None else frame["n"].max()  # a sequential run's rows hold what they used
+        frames.append(drop_repeated(frame, f"{label}: rows of", where).assign(run=label, n_max=n_max))
     if not frames:
         raise FileNotFoundError(f"no run under {runs_dir} holds a row yet; run `smoothbench run` first")
     return pd.concat(frames, ignore_index=True)

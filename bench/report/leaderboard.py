@@ -1,14 +1,15 @@
-"""Regenerate results/leaderboard.md, results/leaderboard.csv and results/plots/ from every run under
-results/runs/ and the per-image rows of Cohen et al.'s released logs (results/reference/rows/),
-deterministically: the same inputs give the same bytes.
+"""Regenerate results/leaderboard.md, results/leaderboard.csv, results/benchmarks.csv and results/plots/ from
+every run under results/runs/ and the published logs under results/reference/, deterministically: the same
+inputs give the same bytes.
 
-One row per (dataset, model, certifier, sigma, run), ranked within its dataset by certified accuracy at
-the dataset's headline radius: the number of images and samples per image, certified accuracy at the
-dataset's reported radii (r = 0 is clean accuracy) with 95 % Clopper-Pearson intervals over the images,
-seconds per image with the device they were measured on. The published rows are computed from the logs
-by the same code, with run "published (Cohen et al. 2019)". The CSV holds the numbers; the Markdown is a
-view of it with each dataset's models and their provenance, the paper comparison on the same test images,
-the models trained here (results/trained_models.csv) and sampling throughput per device.
+benchmarks.csv is the field's leaderboard (bench.report.field): every published log and every run of ours on
+its benchmark, per sigma and per method (envelope), ranked only inside a benchmark, everything else unranked.
+leaderboard.csv holds our runs, one row per (dataset, model, certifier, sigma, run), ranked among the rows
+measured the same way (dataset, test images, n, alpha): images, samples per image, certified accuracy at
+the dataset's reported radii (r = 0 is clean accuracy) with 95 % Clopper-Pearson intervals. The Markdown is
+a view of both, with each dataset's models and their provenance, the paper comparison on the same test
+images, the models trained here (results/trained_models.csv), time per image per device and sampling
+throughput per device.
 """
 from __future__ import annotations
 
@@ -19,17 +20,19 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from bench.benchmarks import STANDARD
 from bench.commands import write_csv
 from bench.models import MODELS, create_model_spec
+from bench.published import ENTRIES_FILE, STORE, read_published
 from bench.records import read_runs
 from bench.report.bounds import bounds_frame
+from bench.report.field import CONFIDENCE, ENVELOPE, PER_SIGMA, accuracy_interval, field_frame, top_rows_view
 from bench.report.plots import plot_bounds, plot_certified_accuracy, plot_certify_seconds, plot_throughput
 from bench.report.tables import accuracy_columns, certified_accuracy, read_certify_log
 from bench.report.trained_models import markdown_view as trained_models_view
 from bench.report.trained_models import trained_models_frame
 from bench.tools.throughput import certification_summary, fast_path_label, memory_summary, summary_frame
 from smoothing.datasets import dataset_info
-from smoothing.statistics import clopper_pearson_lower, clopper_pearson_upper
 
 KEY = ["dataset", "model", "certifier", "sigma", "run"]  # run: <suite>/<run-id>, so two devices' runs stay two rows
 PUBLISHED_RUN = "published (Cohen et al. 2019)"
@@ -37,17 +40,10 @@ PUBLISHED_DEVICE = "the paper's GPU (as published)"
 PAPER_ROWS_FILE = "rows/cohen2019_certify.csv"  # under results/reference/: every row of the released logs
 PAPER_ROW_COLUMNS = ["dataset", "model", "sigma", "idx", "label", "predict", "radius", "correct", "seconds"]
 PAPER_CIFAR10_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # the radii of Cohen et al. (2019), Table 1
-CONFIDENCE = 0.95
 COHEN2019_LOGS = {  # dataset: (model folder, sigmas) of the logs released with Cohen et al. (2019)
     "cifar10": ("resnet110", ["0.12", "0.25", "0.50", "1.00"]),
     "imagenet": ("resnet50", ["0.25", "0.50", "1.00"]),
 }
-
-
-def accuracy_interval(successes: int, images: int) -> tuple[float, float]:
-    """Two-sided Clopper-Pearson interval at CONFIDENCE for a fraction of `images`."""
-    tail = (1 - CONFIDENCE) / 2
-    return float(clopper_pearson_lower(successes, images, tail)), float(clopper_pearson_upper(successes, images, tail))
 
 
 def published_certify_rows(root: Path) -> pd.DataFrame:
@@ -62,17 +58,29 @@ def published_certify_rows(root: Path) -> pd.DataFrame:
 
 
 def published_as_runs(paper: pd.DataFrame) -> pd.DataFrame:
-    """The released rows in the shape of our run rows (Gaussian smoothing, n0 = 100, n = 100,000)."""
-    return paper.assign(certifier="gaussian", run=PUBLISHED_RUN, n0=100, n=100_000, device=PUBLISHED_DEVICE)
+    """The released rows in the shape of our run rows (Gaussian smoothing, n0 = 100, n = 100,000, alpha = 0.001)."""
+    return paper.assign(certifier="gaussian", run=PUBLISHED_RUN, n0=100, n=100_000, alpha=0.001, device=PUBLISHED_DEVICE)
+
+
+def image_set(idx: pd.Series) -> str:
+    """A short name of a set of test indices: count, first, last and step where they are evenly spaced."""
+    values = sorted(int(i) for i in idx)
+    steps = {b - a for a, b in zip(values, values[1:])}
+    spacing = f" step {steps.pop()}" if len(steps) == 1 else " (irregular)" if steps else ""
+    return f"{len(values)}: {values[0]}-{values[-1]}{spacing}"
 
 
 def leaderboard_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per KEY of run rows (ours and published alike), ranked per dataset by the headline radius."""
+    """One row per KEY of run rows (ours and published alike), ranked by the dataset's headline radius among
+    the rows measured the same way: same dataset, test images, n (n_max of a sequential run) and alpha."""
     records = []
     for key, group in rows.groupby(KEY, sort=True, dropna=False):
         info = dataset_info(key[0])
         images = len(group)
-        record = dict(zip(KEY, key), images=images, samples_per_image=float((group["n0"] + group["n"]).mean()))
+        n_max = int(group["n_max"].iloc[0]) if "n_max" in group and pd.notna(group["n_max"].iloc[0]) else (
+            int(group["n"].max()) if group["n"].notna().any() else 0)
+        record = dict(zip(KEY, key), images=images, image_set=image_set(group["idx"]), n=n_max,
+                      alpha=group["alpha"].iloc[0], samples_per_image=float((group["n0"] + group["n"]).mean()))
         for radius, accuracy in zip(info.reported_radii, certified_accuracy(group, info.reported_radii)):
             low, high = accuracy_interval(round(accuracy * images), images)
             record.update({f"r={radius:g}": accuracy, f"r={radius:g} low": low, f"r={radius:g} high": high})
@@ -80,9 +88,10 @@ def leaderboard_frame(rows: pd.DataFrame) -> pd.DataFrame:
         record.update(seconds_per_image=group["seconds"].mean(), device=group["device"].iloc[0])
         records.append(record)
     frame = pd.DataFrame(records)
-    frame = frame.sort_values(["dataset", "headline", "r=0", "model", "certifier", "sigma", "run"],
-                              ascending=[True, False, False, True, True, True, True], kind="stable")
-    frame.insert(0, "rank", frame.groupby("dataset").cumcount() + 1)
+    comparable = ["dataset", "image_set", "n", "alpha"]
+    frame = frame.sort_values(comparable + ["headline", "r=0", "model", "certifier", "sigma", "run"],
+                              ascending=[True] * 4 + [False, False, True, True, True, True], kind="stable")
+    frame.insert(0, "rank", frame.groupby(comparable, dropna=False).cumcount() + 1)
     return frame.reset_index(drop=True)
 
 
@@ -138,10 +147,10 @@ def markdown_view(frame: pd.DataFrame, dataset: str) -> str:
     view = pd.DataFrame({
         "rank": frame["rank"], "model": frame["model"], "certifier": frame["certifier"],
         "sigma": frame["sigma"].map(lambda s: "-" if pd.isna(s) else f"{s:g}"), "run": frame["run"],
-        "images": frame["images"].map(lambda n: f"{n:,}"),
+        "images": frame["image_set"],
+        "n": frame["n"].map(lambda n: f"{n:,}" if n else "-"),
         "samples / image": frame["samples_per_image"].map(lambda n: "-" if pd.isna(n) else f"{n:,.0f}"),
         **{("clean (r=0)" if r == "r=0" else r): frame.apply(_accuracy_cell, axis=1, radius=r) for r in radii},
-        "time / image": [f"{s:.3g} s on {d}" for s, d in zip(frame["seconds_per_image"], frame["device"])],
     })
     return tabulate(view, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
 
@@ -200,26 +209,85 @@ def _per_device_section(title: str, intro: str, summary: pd.DataFrame) -> list[s
     return lines
 
 
+TOP_PER_SIGMA = 20  # per-sigma rows of a benchmark shown in the Markdown (all are in benchmarks.csv)
+
+
+def benchmark_sections(field: pd.DataFrame) -> list[str]:
+    """Per benchmark with ranked rows: its definition, every method's envelope and the top per-sigma rows;
+    then the count of row sets on no benchmark."""
+    lines = []
+    for benchmark in STANDARD:
+        rows = field[field["benchmark"] == benchmark.name]
+        if rows.empty:
+            continue
+        per_sigma = rows[rows["kind"] == PER_SIGMA]
+        lines += ["", f"## Benchmark {benchmark.name}", "", f"{benchmark.describe()}. Ranked by certified accuracy "
+                  f"at r = {benchmark.headline:g} (bold, with its {CONFIDENCE:.0%} interval), ties broken by the next "
+                  "radii; ACR is shown, not ranked. Published rows are recomputed from the authors' released "
+                  "per-image logs (source: the paper's folder); rows of logs over more images are restricted to "
+                  "these.", "", "Per method (envelope over its sigmas and variants; the interval is that of the "
+                  "row reaching the best value, which is the best of several and so optimistic):", "",
+                  tabulate(top_rows_view(field, benchmark, ENVELOPE, None), headers="keys", tablefmt="github",
+                           showindex=False, disable_numparse=True), "",
+                  f"Per sigma, the first {min(TOP_PER_SIGMA, len(per_sigma))} of {len(per_sigma)} "
+                  "(all in `results/benchmarks.csv`):", "",
+                  tabulate(top_rows_view(field, benchmark, PER_SIGMA, TOP_PER_SIGMA), headers="keys",
+                           tablefmt="github", showindex=False, disable_numparse=True)]
+    others = field[field["benchmark"] == ""]
+    if len(others):
+        counts = others.groupby("source").size()
+        lines += ["", "## Other runs (not ranked)", "", "Row sets on no benchmark (other images, n or alpha; smoke "
+                  "runs), each with its largest certifiable radius, in `results/benchmarks.csv`: "
+                  + ", ".join(f"{source} {count}" for source, count in counts.items()) + "."]
+    return lines
+
+
+def time_per_image(runs: pd.DataFrame) -> pd.DataFrame:
+    """Median seconds per image of each (device, run, model, sigma), the first image of each excluded
+    (warm-up, compilation); one certifier's rows per sampling pass (they share it)."""
+    first = runs.groupby(["run", "model", "sigma"], dropna=False)["certifier"].transform("first")
+    rows = runs[runs["certifier"] == first].sort_values("idx", kind="stable")
+    records = []
+    for (device, run, model, sigma), group in rows.groupby(["device", "run", "model", "sigma"], dropna=False, sort=True):
+        timed = group.iloc[1:] if len(group) > 1 else group
+        samples = (timed["n0"] + timed["n"]).median()
+        records.append(dict(device=device, run=run, model=model, sigma="-" if pd.isna(sigma) else f"{sigma:g}",
+                            images=len(timed), samples_per_image="-" if pd.isna(samples) else f"{samples:,.0f}",
+                            median_seconds=float(timed["seconds"].median())))
+    return pd.DataFrame(records)
+
+
 def regenerate(results: Path = Path("results")) -> list[Path]:
     runs = read_runs(results / "runs")
     paper_file = results / "reference" / PAPER_ROWS_FILE
     paper = pd.read_csv(paper_file) if paper_file.is_file() else None
-    rows = runs if paper is None else pd.concat([runs, published_as_runs(paper)], ignore_index=True)
-    frame = leaderboard_frame(rows)
-    written = [results / "leaderboard.csv", results / "leaderboard.md"]
+    published = read_published(results) if (results / STORE / ENTRIES_FILE).is_file() else None
+    frame = leaderboard_frame(runs)
+    field = field_frame(published, runs)
+    written = [results / "leaderboard.csv", results / "leaderboard.md", results / "benchmarks.csv"]
     frame.to_csv(written[0], index=False, float_format="%.4f")
+    field.to_csv(written[2], index=False, float_format="%.4f")
     sections = ["# smoothbench leaderboard", "",
                 "Generated by `smoothbench leaderboard` from `results/runs/` and `results/reference/`; do not edit. "
                 "Certified accuracy at radius r: the fraction of images with a correct prediction certified at "
                 f"radius >= r (r = 0: clean accuracy), with its {CONFIDENCE:.0%} Clopper-Pearson interval over the "
-                "images in brackets. Each dataset is ranked by certified accuracy at its headline radius. Rows of run "
-                f"'{PUBLISHED_RUN}' are computed from the certify logs the paper's authors released, not run here."]
+                "images. Rows are ranked only against rows measured the same way: the benchmarks (same dataset and "
+                "pixels, test images, n and alpha) hold the published logs and our runs on them; our other runs "
+                "are ranked among runs on the same images with the same n and alpha."]
+    sections += benchmark_sections(field)
+    sections += ["", "## Our runs", "", "Each run of ours, ranked (by certified accuracy at the dataset's headline "
+                 "radius) only among rows of the same dataset, test images, n and alpha; images: count, first-last "
+                 "index and step."]
     for dataset, group in frame.groupby("dataset", sort=True):
-        info = dataset_info(dataset)
-        sections += ["", f"## {dataset}", "", f"Ranked by certified accuracy at r = {info.headline_radius:g}.", "",
-                     markdown_view(group, dataset), "", "Models:", "",
+        sections += ["", f"### {dataset}", "", markdown_view(group, dataset), "", "Models:", "",
                      tabulate(provenance(sorted(group["model"].unique())), headers="keys", tablefmt="github",
                               showindex=False)]
+    times = time_per_image(runs)
+    sections += _per_device_section(
+        "Time per image", "Median seconds per image of CERTIFY (all certifiers of a run share one sampling pass), "
+        "the first image of each model and sigma excluded (warm-up and compilation); one table per device, "
+        "with its thread count or GPU share. Runs on a shared machine (other jobs beside them) are slower "
+        "than a quiet one; compare within a table.", times)
     if paper is not None and len(comparison := paper_comparison(runs, paper)):
         sections += _csv_section(
             comparison, results / "paper_comparison.csv", written, "Beside the paper, on the same test images",

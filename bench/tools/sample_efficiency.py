@@ -33,7 +33,8 @@ from tabulate import tabulate
 
 from bench.commands import add_setting_flags, non_negative_int, positive_int, write_csv
 from bench.published import p_a_from_radius
-from bench.report.leaderboard import PAPER_ROWS_FILE, accuracy_interval
+from bench.report.field import accuracy_interval
+from bench.report.leaderboard import PAPER_ROWS_FILE
 from bench.suite import default_of
 from smoothing.datasets import dataset_info
 from smoothing.sequential import (

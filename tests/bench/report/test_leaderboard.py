@@ -52,7 +52,8 @@ def test_leaderboard_regenerates_deterministically(suite, tmp_path):
     second = regenerate(tmp_path)
     assert digest(first) == digest(second)  # same inputs, same bytes (no timestamps)
     text = (tmp_path / "leaderboard.md").read_text()
-    assert "## cifar10-embedded" in text and "lipschitz-margin" in text and "r=0.25" in text
+    assert "### cifar10-embedded" in text and "lipschitz-margin" in text and "r=0.25" in text
+    assert "## Time per image" in text and "## Other runs (not ranked)" in text
     assert "## Sampling throughput" in text and "ours_seconds_per_image_n100k" in text
     assert "## CERTIFY seconds per image" in text and "reference-style / ours" in text
     assert "## Peak memory of sampling" in text and "n=16 MiB" in text
@@ -136,15 +137,15 @@ def test_published_certify_rows_restrict_to_indices(shared):
 
 
 def test_leaderboard_is_ranked_with_intervals(suite, tmp_path):
-    """Per dataset, ranked by certified accuracy at the headline radius; every accuracy carries its 95 %
-    Clopper-Pearson interval; published rows are marked once (their run); seconds come with a device."""
+    """Ranked by certified accuracy at the headline radius among rows of one dataset, image set, n and
+    alpha; every accuracy carries its 95 % Clopper-Pearson interval; seconds only in per-device tables."""
     from scipy.stats import beta
 
     run_suite(suite, tmp_path / "runs", device="cpu")
     regenerate(tmp_path)
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert "source" not in board.columns
-    for _, group in board.groupby("dataset"):
+    for _, group in board.groupby(["dataset", "image_set", "n", "alpha"]):
         assert list(group["rank"]) == list(range(1, len(group) + 1))
         assert list(group["headline"]) == sorted(group["headline"], reverse=True)
     row = board.iloc[0]
@@ -152,6 +153,7 @@ def test_leaderboard_is_ranked_with_intervals(suite, tmp_path):
     low = beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
     assert row["r=0.25 low"] == pytest.approx(low, abs=1e-4) and row["r=0.25 low"] <= row["r=0.25"] <= row["r=0.25 high"]
     text = (tmp_path / "leaderboard.md").read_text()
-    assert "Ranked by certified accuracy at r = 0.5" in text and " s on cpu" in text and "110.000" not in text
+    assert "ranked (by certified accuracy at the dataset's headline radius) only among rows of the same dataset" in text
+    assert "cpu (" in text.split("## Time per image")[1] and "110.000" not in text
     assert f"{row['r=0']:.2f} [" in text
 

@@ -1,0 +1,167 @@
+"""The field's certified leaderboard: every published log (bench.published) and every run of ours, each a
+row set placed on its benchmark (bench.benchmarks) or among the other runs, ranked only inside a benchmark.
+
+A row set is one published log or one (run, model, certifier, sigma) of ours. It belongs to a benchmark when
+its dataset is the benchmark's, its images include all of the benchmark's (a superset is restricted to them,
+and the row says so) and its n and alpha are the benchmark's (n_max for a sequential run); everything else
+is an "other run", unranked, with its largest certifiable radius sigma PhiInv(alpha^(1/n)). Per benchmark two
+kinds of rows are ranked apart: per sigma (one row set) and envelope (per method: the best certified accuracy
+at each radius over the method's row sets, as the papers' tables report it). Rank: certified accuracy at the
+headline radius, ties broken by the next radii in order (bench.benchmarks.ranking_order). ACR, the average
+certified radius (abstentions and wrong predictions count 0), is shown and not used for ranking.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench.benchmarks import STANDARD, Benchmark, ranking_order, standard_benchmark
+from bench.report.tables import certified_accuracy
+from smoothing.statistics import clopper_pearson_lower, clopper_pearson_upper, largest_certifiable_radius
+
+CONFIDENCE = 0.95
+PER_SIGMA, ENVELOPE = "per sigma", "envelope"
+OTHER = "other runs"
+BENCHMARKS = {benchmark.name: benchmark for benchmark in STANDARD}
+DESCRIPTION = ["kind", "source", "method", "variant", "group", "arch", "extra_data", "certifier", "train_sigma",
+               "sigma", "dataset", "n", "alpha", "images", "index_set", "restricted", "file"]
+
+
+def accuracy_interval(successes: int, images: int) -> tuple[float, float]:
+    """Two-sided Clopper-Pearson interval at CONFIDENCE for a fraction of `images`."""
+    tail = (1 - CONFIDENCE) / 2
+    return float(clopper_pearson_lower(successes, images, tail)), float(clopper_pearson_upper(successes, images, tail))
+
+
+def radius_column(radius: float) -> str:
+    return f"r={radius:g}"
+
+
+def place(rows: pd.DataFrame, dataset: str, n: int, alpha: float) -> tuple[str, pd.DataFrame, bool]:
+    """The benchmark a row set belongs to ('' where none), its rows there, and whether they were restricted."""
+    benchmark = standard_benchmark(dataset)
+    if benchmark is None or n != benchmark.n or not np.isclose(alpha, benchmark.alpha):
+        return "", rows, False
+    on = rows["idx"].isin(benchmark.indices())
+    if on.sum() != len(benchmark.indices()):
+        return "", rows, False
+    return benchmark.name, rows[on], bool((~on).any())
+
+
+def row_set_record(rows: pd.DataFrame, radii: list[float]) -> dict:
+    """Images, certified accuracy at each radius with its interval, and ACR of one row set."""
+    images = len(rows)
+    record = dict(images=images, acr=float((rows["radius"] * rows["correct"]).sum() / images))
+    for radius, accuracy in zip(radii, certified_accuracy(rows, radii)):
+        low, high = accuracy_interval(round(accuracy * images), images)
+        record.update({radius_column(radius): accuracy, f"{radius_column(radius)} low": low,
+                       f"{radius_column(radius)} high": high})
+    return record
+
+
+def radii_of(benchmark_name: str, dataset: str) -> list[float]:
+    """The radii reported for a row set: its benchmark's, or its dataset family's standard ones."""
+    if benchmark_name:
+        return list(BENCHMARKS[benchmark_name].radii)
+    benchmark = standard_benchmark(dataset) or standard_benchmark(dataset.split("-")[0])
+    return list(benchmark.radii) if benchmark else [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def published_row_sets(published: pd.DataFrame) -> list[dict]:
+    """One record per imported published log (bench.published.read_published's frame)."""
+    records = []
+    for _, rows in published.groupby("log", sort=True):
+        first = rows.iloc[0]
+        name, kept, restricted = place(rows, first["dataset"], int(first["n"]), float(first["alpha"]))
+        records.append(dict(
+            benchmark=name, kind=PER_SIGMA, source=first["source"], method=first["method"],
+            variant=first["variant"] if isinstance(first["variant"], str) else "",
+            group=first["group"] if isinstance(first["group"], str) else "", arch=first["arch"],
+            extra_data=first["extra_data"] if isinstance(first["extra_data"], str) else "", certifier="gaussian",
+            train_sigma=first["train_sigma"], sigma=first["sigma"], dataset=first["dataset"], n=int(first["n"]),
+            alpha=float(first["alpha"]), index_set=first["index_set"], restricted=restricted,
+            file=f"{first['source']}/{first['file']}", **row_set_record(kept, radii_of(name, first["dataset"]))))
+    return records
+
+
+def our_row_sets(runs: pd.DataFrame) -> list[dict]:
+    """One record per (run, model, certifier, sigma) of our runs (bench.records.read_runs' frame)."""
+    records = []
+    keys = ["run", "model", "certifier", "sigma"]
+    for (run, model, certifier, sigma), rows in runs.groupby(keys, sort=True, dropna=False):
+        first = rows.iloc[0]
+        n = int(first["n_max"]) if "n_max" in rows and pd.notna(first["n_max"]) else int(rows["n"].max())
+        name, kept, restricted = place(rows, first["dataset"], n, float(first["alpha"]))
+        records.append(dict(
+            benchmark=name, kind=PER_SIGMA, source=f"this suite: {run}", method=model, variant="", group="",
+            arch="", extra_data="", certifier=certifier, train_sigma=first["train_sigma"], sigma=sigma,
+            dataset=first["dataset"], n=n, alpha=float(first["alpha"]),
+            index_set=f"{len(rows)} images, index {int(rows['idx'].min())} to {int(rows['idx'].max())}",
+            restricted=restricted, file=f"results/runs/{run}", **row_set_record(kept, radii_of(name, first["dataset"]))))
+    return records
+
+
+def envelopes(per_sigma: pd.DataFrame) -> pd.DataFrame:
+    """Per benchmark and method (source, method, arch, extra data, certifier): the best certified accuracy
+    at each radius over its row sets, its interval and ACR those of the row set that reaches it."""
+    ranked = per_sigma[per_sigma["benchmark"] != ""]
+    keys = ["benchmark", "source", "method", "arch", "extra_data", "certifier"]
+    records = []
+    for key, group in ranked.groupby(keys, sort=True, dropna=False):
+        record = dict(zip(keys, key), kind=ENVELOPE, variant=f"best of {len(group)}", group="", dataset=group["dataset"].iloc[0],
+                      n=int(group["n"].iloc[0]), alpha=float(group["alpha"].iloc[0]), images=int(group["images"].max()),
+                      index_set=group["index_set"].iloc[0], restricted=bool(group["restricted"].any()),
+                      acr=float(group["acr"].max()), file="")
+        for column in [radius_column(r) for r in BENCHMARKS[key[0]].radii]:
+            best = group.loc[group[column].idxmax()]
+            record.update({column: best[column], f"{column} low": best[f"{column} low"],
+                           f"{column} high": best[f"{column} high"]})
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def rank(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rank within each (benchmark, kind) by ranking_order; other runs get no rank."""
+    parts = []
+    for (name, kind), group in frame.groupby(["benchmark", "kind"], sort=True):
+        if not name:
+            parts.append(group.assign(rank=pd.NA))
+            continue
+        order = [radius_column(r) for r in ranking_order(BENCHMARKS[name])]
+        group = group.sort_values(order + ["source", "method", "variant", "sigma"],
+                                  ascending=[False] * len(order) + [True] * 4, kind="stable")
+        parts.append(group.assign(rank=range(1, len(group) + 1)))
+    ranked = pd.concat(parts, ignore_index=True)
+    ranked["rank"] = ranked["rank"].astype("Int64")
+    return ranked
+
+
+def field_frame(published: pd.DataFrame | None, runs: pd.DataFrame | None) -> pd.DataFrame:
+    """Every row set, per sigma and envelope, placed and ranked: the field's leaderboard as data."""
+    records = (published_row_sets(published) if published is not None else []) + (
+        our_row_sets(runs) if runs is not None else [])
+    per_sigma = pd.DataFrame(records)
+    frame = pd.concat([per_sigma, envelopes(per_sigma)], ignore_index=True)
+    frame["largest_radius"] = [float(largest_certifiable_radius(s, n, a)) if pd.notna(s) else np.nan
+                               for s, n, a in zip(frame["sigma"], frame["n"], frame["alpha"])]
+    frame = rank(frame)
+    leading = ["benchmark", "kind", "rank"] + [c for c in DESCRIPTION if c != "kind"] + ["largest_radius", "acr"]
+    return frame[leading + [c for c in frame.columns if c not in leading]]
+
+
+def top_rows_view(frame: pd.DataFrame, benchmark: Benchmark, kind: str, limit: int | None) -> pd.DataFrame:
+    """A readable table of the first `limit` ranked rows of one kind on one benchmark."""
+    rows = frame[(frame["benchmark"] == benchmark.name) & (frame["kind"] == kind)].sort_values("rank")
+    rows = rows.head(limit) if limit else rows
+    cells = {radius_column(r): [f"{a:.3f}" for a in rows[radius_column(r)]] for r in benchmark.radii}
+    cells[radius_column(benchmark.headline)] = [
+        f"**{a:.3f}** [{lo:.2f}, {hi:.2f}]" for a, lo, hi in zip(
+            rows[radius_column(benchmark.headline)], rows[f"{radius_column(benchmark.headline)} low"],
+            rows[f"{radius_column(benchmark.headline)} high"])]
+    return pd.DataFrame({
+        "rank": rows["rank"], "source": rows["source"], "method": rows["method"],
+        "model": [" ".join(part for part in (arch, variant) if part) for arch, variant in zip(rows["arch"], rows["variant"])],
+        "extra data": rows["extra_data"].replace("", "-"),
+        "sigma": ["-" if pd.isna(s) else f"{s:g}" for s in rows["sigma"]],
+        **cells, "ACR (not ranked)": [f"{a:.3f}" for a in rows["acr"]],
+    })

@@ -1,0 +1,70 @@
+"""The field's leaderboard (bench.report.field): rows placed on benchmarks, ranked only inside one, envelopes
+per method, ACR, and the committed benchmarks.csv against the papers' own tables."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.benchmarks import STANDARD, ranking_order
+from bench.report.field import ENVELOPE, PER_SIGMA, field_frame, place
+from tests.helpers import REPOSITORY
+
+CIFAR = STANDARD[0]
+
+
+def published(log: int, sigma: float, radii, correct=None, method="Gaussian augmentation", n=100_000,
+              idx=None) -> pd.DataFrame:
+    """A published log's rows as read_published gives them: every image of the CIFAR-10 benchmark."""
+    idx = CIFAR.indices() if idx is None else idx
+    radii = np.resize(np.asarray(radii, dtype=float), len(idx))
+    correct = np.ones(len(idx), dtype=int) if correct is None else np.resize(correct, len(idx))
+    return pd.DataFrame(dict(log=log, idx=idx, label=0, predict=np.where(correct == 1, 0, 1), radius=radii,
+                             correct=correct, source="paper", method=method, variant="", group="", arch="net",
+                             extra_data="", train_sigma=sigma, sigma=sigma, dataset="cifar10", n=n, alpha=0.001,
+                             index_set="", file=f"log{log}"))
+
+
+def test_a_row_set_is_on_a_benchmark_only_with_all_its_images_n_and_alpha():
+    rows = published(0, 0.25, [0.3])
+    assert place(rows, "cifar10", 100_000, 0.001)[0] == "cifar10-paper"
+    assert place(rows, "cifar10", 10_000, 0.001)[0] == ""  # another n
+    assert place(rows.iloc[1:], "cifar10", 100_000, 0.001)[0] == ""  # an image missing
+    assert place(rows, "cifar10-jpeg", 100_000, 0.001)[0] == "cifar10-jpeg-paper"  # other pixels, other benchmark
+    superset = published(0, 0.25, [0.3], idx=np.arange(10_000))
+    name, kept, restricted = place(superset, "cifar10", 100_000, 0.001)
+    assert (name, len(kept), restricted) == ("cifar10-paper", 500, True)
+
+
+def test_ranked_by_the_headline_then_the_next_radii_with_envelopes_and_acr():
+    assert ranking_order(CIFAR)[:3] == [0.5, 0.75, 1.0] and ranking_order(CIFAR)[-1] == 0.0
+    frame = field_frame(pd.concat([
+        published(0, 0.25, [0.6]),  # 1.0 at r <= 0.5, 0 beyond
+        published(1, 0.5, [0.8]),  # 1.0 up to 0.75: wins the tie at 0.5 on 0.75
+        published(2, 1.0, [2.0], correct=[1, 0], method="Other method"),  # half right: 0.5 everywhere up to 2
+        published(3, 0.5, [0.8], n=10_000),  # another n: not ranked
+    ], ignore_index=True), None)
+    per_sigma = frame[(frame["kind"] == PER_SIGMA) & (frame["benchmark"] == "cifar10-paper")].set_index("file")
+    assert per_sigma.loc["paper/log1", "rank"] == 1 and per_sigma.loc["paper/log0", "rank"] == 2 and per_sigma.loc["paper/log2", "rank"] == 3
+    other = frame[frame["benchmark"] == ""].iloc[0]
+    assert pd.isna(other["rank"]) and other["largest_radius"] == pytest.approx(0.5 * 3.0902 * 1.0, rel=0.05)
+    assert per_sigma.loc["paper/log2", "acr"] == pytest.approx(1.0)  # wrong predictions count 0: (2 + 0) / 2
+    envelope = frame[frame["kind"] == ENVELOPE].set_index("method")
+    gaussian = envelope.loc["Gaussian augmentation"]
+    assert (gaussian["r=0.5"], gaussian["r=0.75"], gaussian["r=1"], gaussian["variant"]) == (1.0, 1.0, 0.0, "best of 2")
+    assert list(frame.loc[frame["kind"] == ENVELOPE, "rank"]) == [1, 2]
+    assert envelope.loc["Other method", "r=2"] == 0.5
+
+
+def test_the_committed_leaderboard_recomputes_the_papers_tables():
+    """Cohen et al.'s published tables recomputed from the committed logs: CIFAR-10 sigma 0.25 (0.60 at r = 0.25,
+    0.43 at 0.5) and ImageNet sigma 0.5 (0.57 clean, 0.46 at r = 0.5, 0.37 at 1.0). Their ImageNet sigma 0.25 log
+    stops at 427 of the 500 images, so it is among the other runs, unranked."""
+    board = pd.read_csv(REPOSITORY / "results" / "benchmarks.csv", keep_default_na=False, na_values=[""])
+    cohen = board[(board["source"] == "cohen2019") & (board["kind"] == PER_SIGMA)]
+    cifar = cohen[(cohen["benchmark"] == "cifar10-paper") & (cohen["train_sigma"] == 0.25) & (cohen["sigma"] == 0.25)]
+    assert (cifar["r=0.25"].item(), cifar["r=0.5"].item()) == (0.6, 0.428)
+    imagenet = cohen[(cohen["benchmark"] == "imagenet-paper") & (cohen["train_sigma"] == 0.5) & (cohen["sigma"] == 0.5)]
+    assert (imagenet["r=0"].item(), imagenet["r=0.5"].item(), imagenet["r=1"].item()) == (0.572, 0.458, 0.372)
+    assert cohen.loc[(cohen["dataset"] == "imagenet") & (cohen["sigma"] == 0.25), "benchmark"].isna().all()
+    ranked = board[board["benchmark"] != ""]
+    for _, group in ranked.groupby(["benchmark", "kind"]):
+        assert sorted(group["rank"]) == list(range(1, len(group) + 1))
