@@ -6,7 +6,8 @@ its dataset is the benchmark's, its images include all of the benchmark's (a sup
 and the row says so) and its n and alpha are the benchmark's (n_max for a sequential run); everything else
 is an "other run", unranked, with its largest certifiable radius sigma PhiInv(alpha^(1/n)). Per benchmark two
 kinds of rows are ranked apart: per sigma (one row set) and envelope (per method: the best certified accuracy
-at each radius over the method's row sets, as the papers' tables report it). Rank: certified accuracy at the
+at each radius over the method's row sets, as the papers' tables report it). A third kind, derived, is not
+ranked: the looser guarantees (li-renyi, pixeldp) on published logs, from the pA of each printed radius. Rank: certified accuracy at the
 headline radius, ties broken by the next radii in order (bench.benchmarks.ranking_order). ACR, the average
 certified radius (abstentions and wrong predictions count 0), is shown and not used for ranking.
 """
@@ -16,11 +17,14 @@ import numpy as np
 import pandas as pd
 
 from bench.benchmarks import STANDARD, Benchmark, ranking_order, standard_benchmark
+from bench.published import p_a_from_radius
 from bench.report.tables import certified_accuracy
+from smoothing.guarantees import certified_radius
 from smoothing.statistics import clopper_pearson_lower, clopper_pearson_upper, largest_certifiable_radius
 
 CONFIDENCE = 0.95
-PER_SIGMA, ENVELOPE = "per sigma", "envelope"
+PER_SIGMA, ENVELOPE, DERIVED = "per sigma", "envelope", "derived"
+DERIVED_CERTIFIERS = ("li-renyi", "pixeldp")  # the looser guarantees, from the same pA as the published radius
 OTHER = "other runs"
 BENCHMARKS = {benchmark.name: benchmark for benchmark in STANDARD}
 DESCRIPTION = ["kind", "source", "method", "variant", "group", "arch", "extra_data", "certifier", "train_sigma",
@@ -84,6 +88,39 @@ def published_row_sets(published: pd.DataFrame) -> list[dict]:
     return records
 
 
+def derived_row_sets(published: pd.DataFrame, per_sigma: pd.DataFrame) -> list[dict]:
+    """The other smoothing guarantees on the published logs, from the pA each printed radius gives
+    (bench.published.p_a_from_radius, pB = 1 - pA): for every published log on the ImageNet benchmark, and on
+    CIFAR-10 for each method's best log at the headline radius. Gaussian rows from the same pA beside them, so
+    the comparison is on one footing (a radius lowered one unit in its last digit certifies at most the
+    printed one). Unranked."""
+    on_benchmark = per_sigma[(per_sigma["benchmark"] != "") & per_sigma["source"].isin(published["source"].unique())]
+    chosen = set(on_benchmark.loc[on_benchmark["benchmark"] == "imagenet-paper", "file"])
+    for name, group in on_benchmark[on_benchmark["benchmark"] != "imagenet-paper"].groupby("benchmark"):
+        headline = radius_column(BENCHMARKS[name].headline)
+        best = group.sort_values(headline, ascending=False, kind="stable").groupby(
+            ["source", "method", "arch", "extra_data"], sort=True).head(1)
+        chosen |= set(best["file"])
+    records = []
+    for _, rows in published.assign(file_key=published["source"] + "/" + published["file"]).groupby("log", sort=True):
+        first = rows.iloc[0]
+        if first["file_key"] not in chosen:
+            continue
+        name, kept, _ = place(rows, first["dataset"], int(first["n"]), float(first["alpha"]))
+        p_a = p_a_from_radius(kept["radius"], first["sigma"], kept["predict"], first["printed_digits"])
+        for certifier in ("gaussian", *DERIVED_CERTIFIERS):
+            radius = np.where(kept["predict"] >= 0, certified_radius(certifier, float(first["sigma"]), p_a), 0.0)
+            derived = kept.assign(radius=radius)
+            records.append(dict(
+                benchmark=name, kind=DERIVED, source=first["source"], method=first["method"],
+                variant=first["variant"] if isinstance(first["variant"], str) else "", group="", arch=first["arch"],
+                extra_data=first["extra_data"] if isinstance(first["extra_data"], str) else "", certifier=certifier,
+                train_sigma=first["train_sigma"], sigma=first["sigma"], dataset=first["dataset"], n=int(first["n"]),
+                alpha=float(first["alpha"]), index_set=first["index_set"], restricted=False,
+                file=first["file_key"], **row_set_record(derived, radii_of(name, first["dataset"]))))
+    return records
+
+
 def our_row_sets(runs: pd.DataFrame) -> list[dict]:
     """One record per (run, model, certifier, sigma) of our runs (bench.records.read_runs' frame)."""
     records = []
@@ -124,7 +161,7 @@ def rank(frame: pd.DataFrame) -> pd.DataFrame:
     """Rank within each (benchmark, kind) by ranking_order; other runs get no rank."""
     parts = []
     for (name, kind), group in frame.groupby(["benchmark", "kind"], sort=True):
-        if not name:
+        if not name or kind == DERIVED:
             parts.append(group.assign(rank=pd.NA))
             continue
         order = [radius_column(r) for r in ranking_order(BENCHMARKS[name])]
@@ -141,7 +178,8 @@ def field_frame(published: pd.DataFrame | None, runs: pd.DataFrame | None) -> pd
     records = (published_row_sets(published) if published is not None else []) + (
         our_row_sets(runs) if runs is not None else [])
     per_sigma = pd.DataFrame(records)
-    frame = pd.concat([per_sigma, envelopes(per_sigma)], ignore_index=True)
+    derived = pd.DataFrame(derived_row_sets(published, per_sigma) if published is not None else [])
+    frame = pd.concat([per_sigma, envelopes(per_sigma), derived], ignore_index=True)
     frame["largest_radius"] = [float(largest_certifiable_radius(s, n, a)) if pd.notna(s) else np.nan
                                for s, n, a in zip(frame["sigma"], frame["n"], frame["alpha"])]
     frame = rank(frame)

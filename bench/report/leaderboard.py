@@ -26,8 +26,23 @@ from bench.models import MODELS, create_model_spec
 from bench.published import ENTRIES_FILE, STORE, read_published
 from bench.records import read_runs
 from bench.report.bounds import bounds_frame
-from bench.report.field import CONFIDENCE, ENVELOPE, PER_SIGMA, accuracy_interval, field_frame, top_rows_view
-from bench.report.plots import plot_bounds, plot_certified_accuracy, plot_certify_seconds, plot_throughput
+from bench.report.field import (
+    CONFIDENCE,
+    DERIVED,
+    ENVELOPE,
+    PER_SIGMA,
+    accuracy_interval,
+    field_frame,
+    radius_column,
+    top_rows_view,
+)
+from bench.report.plots import (
+    plot_bounds,
+    plot_certified_accuracy,
+    plot_certify_seconds,
+    plot_derived_guarantees,
+    plot_throughput,
+)
 from bench.report.tables import accuracy_columns, certified_accuracy, read_certify_log
 from bench.report.trained_models import markdown_view as trained_models_view
 from bench.report.trained_models import trained_models_frame
@@ -233,6 +248,23 @@ def benchmark_sections(field: pd.DataFrame) -> list[str]:
                   "(all in `results/benchmarks.csv`):", "",
                   tabulate(top_rows_view(field, benchmark, PER_SIGMA, TOP_PER_SIGMA), headers="keys",
                            tablefmt="github", showindex=False, disable_numparse=True)]
+    derived = field[field["kind"] == DERIVED]
+    if len(derived):
+        lines += ["", "## The guarantees on the published logs (derived, not ranked)", "",
+                  "Li et al.'s Renyi bound and PixelDP's differential-privacy bound against Cohen et al.'s, each from "
+                  "the same pA = Phi(R / sigma) of every published radius R (lowered one unit in its last digit; "
+                  "pB = 1 - pA): derived from the published radius, not certified here. Every published log on the "
+                  "ImageNet benchmark, and on CIFAR-10 each method's best log at the headline radius; best over a "
+                  "method's logs at each radius (`results/plots/derived_guarantees_<benchmark>.png`)."]
+        for benchmark in STANDARD:
+            rows = derived[derived["benchmark"] == benchmark.name]
+            if rows.empty:
+                continue
+            columns = [radius_column(r) for r in benchmark.radii]
+            best = rows.groupby(["source", "method", "arch", "extra_data", "certifier"], sort=True)[columns].max()
+            lines += ["", f"{benchmark.name}:", "", tabulate(best.reset_index().replace({"extra_data": {"": "-"}}),
+                                                              headers="keys", tablefmt="github", showindex=False,
+                                                              floatfmt=".3f")]
     others = field[field["benchmark"] == ""]
     if len(others):
         counts = others.groupby("source").size()
@@ -332,6 +364,7 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
     written[1].write_text("\n".join(sections).rstrip("\n") + "\n")
     plots = results / "plots"
     written += plot_certified_accuracy(runs, plots) + plot_bounds(bounds_frame(), plots)
+    written += plot_derived_guarantees(field, plots)
     if throughput is not None:
         written += plot_throughput(throughput.assign(fast_path=fast_path_label(throughput)), plots)
     if seconds is not None:

@@ -56,8 +56,17 @@ def certified_curves(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([curves, envelope], ignore_index=True)
 
 
-def _colours(certifiers: list[str]) -> dict[str, tuple]:
-    return dict(zip(certifiers, sns.color_palette(PALETTE, len(certifiers))))
+def named_colours(names: list[str], everything: list[str]) -> dict[str, tuple]:
+    """One colour per name, fixed by its place in `everything` (a registry's sorted names): the same name has
+    the same colour in every figure."""
+    palette = dict(zip(everything, sns.color_palette(PALETTE, len(everything))))
+    return {name: palette[name] for name in names}
+
+
+def certifier_colours(names: list[str]) -> dict[str, tuple]:
+    from smoothing.certifiers import certifier_names
+
+    return named_colours(names, certifier_names())
 
 
 def _step(axis: plt.Axes, frame: pd.DataFrame, colours: dict[str, tuple]) -> None:
@@ -74,7 +83,7 @@ def plot_certified_accuracy(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
     curves = certified_curves(runs)
     paths = []
     for (dataset, run), frame in curves.groupby(["dataset", "run"], sort=True):
-        colours = _colours(sorted(frame["certifier"].unique()))
+        colours = certifier_colours(sorted(frame["certifier"].unique()))
         own = frame[frame["model"] != ENVELOPE]
         panels = [(f"{model}, sigma = {sigma:g}" if not pd.isna(sigma) else f"{model} (no noise)", group)
                   for (model, sigma), group in own.groupby(["model", "sigma"], sort=True, dropna=False)]
@@ -110,7 +119,7 @@ def plot_bounds(bounds: pd.DataFrame, out_dir: Path) -> list[Path]:
     scaled = bounds.assign(radius_over_sigma=bounds["radius"] / bounds["sigma"])
     scaled = scaled[scaled["sigma"] == scaled["sigma"].min()]
     figure, axis = plt.subplots(figsize=(5.5, 3.8))
-    colours = _colours(sorted(scaled["guarantee"].unique()))
+    colours = certifier_colours(sorted(scaled["guarantee"].unique()))
     for guarantee, curve in scaled.groupby("guarantee", sort=True):
         axis.plot(curve["p_a"], curve["radius_over_sigma"], marker="o", color=colours[guarantee], label=guarantee)
     axis.set_xlabel("pA (pB = 1 - pA)")
@@ -166,11 +175,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def scheme_colours(names: list[str]) -> dict[str, tuple]:
-    """One colour per sequential scheme, keyed by its name (the registry's sorted names), in every figure."""
+    """One colour per sequential scheme, keyed by its name, in every figure."""
     from smoothing.sequential import scheme_names
 
-    palette = dict(zip(scheme_names(), sns.color_palette(PALETTE, len(scheme_names()))))
-    return {name: palette[name] for name in names}
+    return named_colours(names, scheme_names())
 
 
 def plot_sample_efficiency(summary: pd.DataFrame, out_dir: Path) -> list[Path]:
@@ -217,3 +225,40 @@ def plot_sample_efficiency(summary: pd.DataFrame, out_dir: Path) -> list[Path]:
                     f"alpha = {first['alpha']:g}, {first['repetitions']} simulations per image)", y=1.0)
     figure.tight_layout()
     return save(figure, out_dir / "sample_efficiency")
+
+
+def plot_derived_guarantees(field: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Per benchmark, one panel per published method: certified accuracy at the benchmark's radii of each
+    guarantee (best over the method's logs, all from the pA of the published radii), one colour per certifier."""
+    derived = field[field["kind"] == "derived"]
+    paths = []
+    for name, frame in derived.groupby("benchmark", sort=True):
+        radii = sorted(float(c[2:]) for c in frame.columns if c.startswith("r=") and not c.endswith(("low", "high"))
+                       and frame[c].notna().any())
+        methods = list(dict.fromkeys(frame.sort_values(["source", "method", "arch", "extra_data"])
+                                     .apply(lambda r: (r["source"], r["method"], r["arch"], r["extra_data"]), axis=1)))
+        columns = min(3, len(methods))
+        rows = -(-len(methods) // columns)
+        figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.1 * rows), squeeze=False, sharey=True)
+        colours = certifier_colours(sorted(frame["certifier"].unique()))
+        for axis, (source, method, arch, extra) in zip(axes.flat, methods):
+            mine = frame[(frame["source"] == source) & (frame["method"] == method) & (frame["arch"] == arch)
+                         & (frame["extra_data"] == extra)]
+            for certifier, group in mine.groupby("certifier", sort=True):
+                best = [group[f"r={r:g}"].max() for r in radii]
+                axis.step(radii, best, where="post", color=colours[certifier], label=certifier, linewidth=1.6)
+            axis.set_title(f"{method}, {arch} ({source})" + (f"\n+ {extra}" if extra else ""), fontsize=8)
+            axis.set_xlim(-0.02 * radii[-1], radii[-1] * 1.04)
+            axis.set_ylim(-0.02, 1.02)
+            axis.grid(alpha=0.3)
+            axis.set_xlabel("l2 radius r")
+        for axis in axes.flat[len(methods):]:
+            axis.set_visible(False)
+        for axis in axes[:, 0]:
+            axis.set_ylabel("certified accuracy")
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.04), frameon=False)
+        figure.suptitle(f"The guarantees on the published logs, {name} (derived from the printed radii)", y=1.0)
+        figure.tight_layout()
+        paths += save(figure, out_dir / f"derived_guarantees_{name}")
+    return paths

@@ -20,7 +20,7 @@ def published(log: int, sigma: float, radii, correct=None, method="Gaussian augm
     return pd.DataFrame(dict(log=log, idx=idx, label=0, predict=np.where(correct == 1, 0, 1), radius=radii,
                              correct=correct, source="paper", method=method, variant="", group="", arch="net",
                              extra_data="", train_sigma=sigma, sigma=sigma, dataset="cifar10", n=n, alpha=0.001,
-                             index_set="", file=f"log{log}"))
+                             index_set="", file=f"log{log}", printed_digits=3))
 
 
 def test_a_row_set_is_on_a_benchmark_only_with_all_its_images_n_and_alpha():
@@ -51,6 +51,8 @@ def test_ranked_by_the_headline_then_the_next_radii_with_envelopes_and_acr():
     gaussian = envelope.loc["Gaussian augmentation"]
     assert (gaussian["r=0.5"], gaussian["r=0.75"], gaussian["r=1"], gaussian["variant"]) == (1.0, 1.0, 0.0, "best of 2")
     assert list(frame.loc[frame["kind"] == ENVELOPE, "rank"]) == [1, 2]
+    derived = frame[frame["kind"] == "derived"]  # each method's best log at the headline, three guarantees
+    assert sorted(derived["certifier"]) == ["gaussian"] * 2 + ["li-renyi"] * 2 + ["pixeldp"] * 2
     assert envelope.loc["Other method", "r=2"] == 0.5
 
 
@@ -65,6 +67,17 @@ def test_the_committed_leaderboard_recomputes_the_papers_tables():
     imagenet = cohen[(cohen["benchmark"] == "imagenet-paper") & (cohen["train_sigma"] == 0.5) & (cohen["sigma"] == 0.5)]
     assert (imagenet["r=0"].item(), imagenet["r=0.5"].item(), imagenet["r=1"].item()) == (0.572, 0.458, 0.372)
     assert cohen.loc[(cohen["dataset"] == "imagenet") & (cohen["sigma"] == 0.25), "benchmark"].isna().all()
-    ranked = board[board["benchmark"] != ""]
+    ranked = board[(board["benchmark"] != "") & (board["kind"] != "derived")]
     for _, group in ranked.groupby(["benchmark", "kind"]):
         assert sorted(group["rank"]) == list(range(1, len(group) + 1))
+
+
+def test_the_derived_guarantees_never_beat_the_gaussian_one():
+    """On the published logs, from the same pA: gaussian >= li-renyi >= pixeldp at every radius."""
+    board = pd.read_csv(REPOSITORY / "results" / "benchmarks.csv", keep_default_na=False, na_values=[""])
+    derived = board[board["kind"] == "derived"]
+    assert set(derived["benchmark"]) == {"cifar10-paper", "imagenet-paper"} and derived["rank"].isna().all()
+    columns = [c for c in board.columns if c.startswith("r=") and not c.endswith(("low", "high"))]
+    for _, log in derived.groupby("file"):
+        by = log.set_index("certifier")[columns].fillna(0)
+        assert (by.loc["gaussian"] >= by.loc["li-renyi"]).all() and (by.loc["li-renyi"] >= by.loc["pixeldp"]).all()
