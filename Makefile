@@ -9,7 +9,7 @@ $(BIN)/smoothbench: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install demo test benchmark benchmark-gpu
+.PHONY: install demo test benchmark benchmark-gpu browser
 install: $(BIN)/smoothbench
 
 demo: install
@@ -18,6 +18,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# A headless browser for the site's test (tests/bench/report/test_site.py skips without one): Debian's chromium.
+browser:
+	apt-get update && apt-get install -y chromium
 
 benchmark: install
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-columns=mean,stddev,rounds

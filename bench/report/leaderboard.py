@@ -43,6 +43,7 @@ from bench.report.plots import (
     plot_derived_guarantees,
     plot_throughput,
 )
+from bench.report.site import write_site
 from bench.report.tables import accuracy_columns, certified_accuracy, read_certify_log
 from bench.report.trained_models import markdown_view as trained_models_view
 from bench.report.trained_models import trained_models_frame
@@ -365,6 +366,7 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
     plots = results / "plots"
     written += plot_certified_accuracy(runs, plots) + plot_bounds(bounds_frame(), plots)
     written += plot_derived_guarantees(field, plots)
+    written += write_site(field, results)
     if throughput is not None:
         written += plot_throughput(throughput.assign(fast_path=fast_path_label(throughput)), plots)
     if seconds is not None:
