@@ -203,3 +203,44 @@ def top_rows_view(frame: pd.DataFrame, benchmark: Benchmark, kind: str, limit: i
         "sigma": ["-" if pd.isna(s) else f"{s:g}" for s in rows["sigma"]],
         **cells, "ACR (not ranked)": [f"{a:.3f}" for a in rows["acr"]],
     })
+
+
+def envelope_curves(published: pd.DataFrame | None, runs: pd.DataFrame | None, points: int = 241) -> pd.DataFrame:
+    """Per benchmark and method (as envelopes groups them), certified accuracy on a fine radius grid (0 to the
+    benchmark's largest reported radius): the best over the method's row sets at each radius, with the 95 %
+    interval of the row set reaching it. Tidy: benchmark, method label, extra data, radius, accuracy, low, high."""
+    sets = []  # (benchmark, label, extra data, rows on the benchmark)
+    if published is not None:
+        for _, rows in published.groupby("log", sort=True):
+            first = rows.iloc[0]
+            name, kept, _ = place(rows, first["dataset"], int(first["n"]), float(first["alpha"]))
+            if name:
+                extra = first["extra_data"] if isinstance(first["extra_data"], str) else ""
+                sets.append((name, f"{first['method']}, {first['arch']} ({first['source']})", extra, kept))
+    if runs is not None:
+        for (run, certifier), rows in runs.groupby(["run", "certifier"], sort=True):
+            first = rows.iloc[0]
+            n = int(first["n_max"]) if "n_max" in rows and pd.notna(first["n_max"]) else int(rows["n"].max())
+            for _, model_rows in rows.groupby(["model", "sigma"], dropna=False):
+                name, kept, _ = place(model_rows, first["dataset"], n, float(first["alpha"]))
+                if name:
+                    sets.append((name, f"{certifier} ({run})", "", kept))
+    records = []
+    for name in sorted({s[0] for s in sets}):
+        grid = np.linspace(0.0, max(BENCHMARKS[name].radii), points)
+        by_label: dict[tuple[str, str], list[np.ndarray]] = {}
+        for benchmark_name, label, extra, rows in sets:
+            if benchmark_name == name:
+                certified = np.sort(rows.loc[rows["correct"] == 1, "radius"].to_numpy())
+                counts = len(certified) - np.searchsorted(certified, grid, side="left")  # radius >= r
+                by_label.setdefault((label, extra), []).append(np.stack([counts, np.full(len(grid), len(rows))]))
+        for (label, extra), curves in sorted(by_label.items()):
+            stacked = np.stack(curves)  # (sets, 2, points)
+            fractions = stacked[:, 0] / stacked[:, 1]
+            best = fractions.argmax(axis=0)
+            counts, images = stacked[best, 0, np.arange(len(grid))], stacked[best, 1, np.arange(len(grid))]
+            tail = (1 - CONFIDENCE) / 2
+            records.append(pd.DataFrame(dict(
+                benchmark=name, method=label, extra_data=extra, radius=grid, accuracy=counts / images,
+                low=clopper_pearson_lower(counts, images, tail), high=clopper_pearson_upper(counts, images, tail))))
+    return pd.concat(records, ignore_index=True) if records else pd.DataFrame()

@@ -32,6 +32,7 @@ from bench.report.field import (
     ENVELOPE,
     PER_SIGMA,
     accuracy_interval,
+    envelope_curves,
     field_frame,
     radius_column,
     top_rows_view,
@@ -41,6 +42,7 @@ from bench.report.plots import (
     plot_certified_accuracy,
     plot_certify_seconds,
     plot_derived_guarantees,
+    plot_field,
     plot_throughput,
 )
 from bench.report.site import write_site
@@ -365,7 +367,7 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
     written[1].write_text("\n".join(sections).rstrip("\n") + "\n")
     plots = results / "plots"
     written += plot_certified_accuracy(runs, plots) + plot_bounds(bounds_frame(), plots)
-    written += plot_derived_guarantees(field, plots)
+    written += plot_derived_guarantees(field, plots) + plot_field(envelope_curves(published, runs), plots)
     written += write_site(field, results)
     if throughput is not None:
         written += plot_throughput(throughput.assign(fast_path=fast_path_label(throughput)), plots)

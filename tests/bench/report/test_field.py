@@ -81,3 +81,15 @@ def test_the_derived_guarantees_never_beat_the_gaussian_one():
     for _, log in derived.groupby("file"):
         by = log.set_index("certifier")[columns].fillna(0)
         assert (by.loc["gaussian"] >= by.loc["li-renyi"]).all() and (by.loc["li-renyi"] >= by.loc["pixeldp"]).all()
+
+
+def test_envelope_curves_are_the_best_row_set_at_each_radius():
+    from bench.report.field import envelope_curves
+
+    curves = envelope_curves(pd.concat([published(0, 0.25, [0.6]), published(1, 0.5, [0.8]),
+                                        published(2, 1.0, [2.0], correct=[1, 0], method="Other")], ignore_index=True),
+                             None, points=10)
+    gaussian = curves[curves["method"].str.startswith("Gaussian")].set_index("radius")["accuracy"]
+    assert gaussian.loc[0.0] == 1.0 and gaussian.loc[0.75] == 1.0 and gaussian.loc[1.0] == 0.0  # log 1 reaches 0.8
+    other = curves[curves["method"].str.startswith("Other") & (curves["radius"] <= 2.0)]  # half certified at 2
+    assert (other["accuracy"] == 0.5).all() and (other["low"] < 0.5).all() and (other["high"] > 0.5).all()
