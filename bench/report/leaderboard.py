@@ -23,7 +23,7 @@ from tabulate import tabulate
 from bench.benchmarks import STANDARD
 from bench.commands import write_csv
 from bench.models import MODELS, create_model_spec
-from bench.published import ENTRIES_FILE, STORE, read_published
+from bench.published import ENTRIES_FILE, SOURCES, STORE, read_published
 from bench.records import read_runs
 from bench.report.bounds import bounds_frame
 from bench.report.field import (
@@ -77,7 +77,9 @@ def published_certify_rows(root: Path) -> pd.DataFrame:
 
 def published_as_runs(paper: pd.DataFrame) -> pd.DataFrame:
     """The released rows in the shape of our run rows (Gaussian smoothing, n0 = 100, n = 100,000, alpha = 0.001)."""
-    return paper.assign(certifier="gaussian", run=PUBLISHED_RUN, n0=100, n=100_000, alpha=0.001, device=PUBLISHED_DEVICE)
+    source = SOURCES.create("cohen2019")  # the settings its README documents
+    return paper.assign(certifier="gaussian", run=PUBLISHED_RUN, n0=source.n0, n=source.n, alpha=source.alpha,
+                        device=PUBLISHED_DEVICE)
 
 
 def image_set(idx: pd.Series) -> str:
