@@ -22,7 +22,7 @@ def variant(path: str) -> str:
     if (samples := number(r"(\d+)-multitrain", path)) == samples:
         parts.append(f"m = {samples:g}")
     if (eps := number(r"eps_(\d+)", path)) == eps:
-        parts.append(f"eps = {eps / 255:.2f}")
+        parts.append(f"eps = {eps / 255:.2g}")  # eps_512: 2.0, as the source names it (512/255 = 2.008)
     if (weight := number(r"weight_([\d.]+)", path)) == weight:
         parts.append(f"weight {weight:g}")
     if (epochs := number(r"(\d+)epochs", path)) == epochs:

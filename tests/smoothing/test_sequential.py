@@ -100,7 +100,7 @@ def test_the_grid_certifies_grid_radii_and_the_top_cell_early():
 def test_sound_and_saves_samples_on_a_model(linear_model):
     """On the linear model (exact smoothed radius = distance to the boundary) every scheme's radius is
     below the true distance (but for alpha per input), and most inputs stop early."""
-    alpha, sigma, inputs = 0.01, 0.5, 40
+    alpha, sigma, inputs = 0.01, 0.5, 20  # the float64 noise of 3,072 pixels dominates: 20 inputs suffice
     x = linear_model.points_at(torch.linspace(-1.0, 1.0, inputs))
     true_distance = linear_model.distance(x).numpy()
     grid = certification_grid(0.25, sigma, 4000, alpha)
