@@ -130,14 +130,29 @@ def plot_bounds(bounds: pd.DataFrame, out_dir: Path) -> list[Path]:
     return save(figure, out_dir / "bounds")
 
 
+def short_number(value: float) -> str:
+    """3 significant digits, thousands as k: 112k, 7.55k, 428, 0.92."""
+    return f"{value / 1000:.3g}k" if abs(value) >= 1000 else f"{value:.3g}"
+
+
 def _bars_per_panel(frame: pd.DataFrame, x: str, xlabel: str, title: str, **bar_options) -> sns.FacetGrid:
     """Horizontal bars of `x` per fast path and method, one panel per value of frame["panel"] (sorted),
     each panel on its own scale and with only its own fast paths."""
-    grid = sns.catplot(data=frame.sort_values("panel", kind="stable"), x=x, y="fast_path", hue="method", col="panel", col_wrap=3,
-                       kind="bar", height=3.0, aspect=1.6, sharex=False, sharey=False, palette=PALETTE, **bar_options)
+    from bench.tools.throughput import METHOD_NAMES
+
+    methods = [name for name in METHOD_NAMES if name in set(frame["method"])]
+    grid = sns.catplot(data=frame.sort_values("panel", kind="stable"), x=x, y="fast_path", hue="method", col="panel", col_wrap=2,
+                       kind="bar", height=2.8, aspect=1.7, sharex=False, sharey=False, hue_order=methods,
+                       palette=named_colours(methods, list(METHOD_NAMES)), **bar_options)
     grid.set_axis_labels(xlabel, "")
     grid.set_titles("{col_name}", size=8)
-    grid.figure.suptitle(title, y=1.05)
+    for axis in grid.axes.flat:  # each bar's value at its end, so no reading off an axis
+        for bars in axis.containers:
+            axis.bar_label(bars, labels=[short_number(bar.get_width()) for bar in bars], fontsize=5.5, padding=2)
+        axis.margins(x=0.15)
+        axis.tick_params(axis="y", labelsize=7)
+    sns.move_legend(grid, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, title=None, frameon=False)
+    grid.figure.suptitle(title, y=1.02)
     return grid
 
 

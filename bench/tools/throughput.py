@@ -50,6 +50,8 @@ def reference_style_counts(
     return counts
 
 
+METHOD_NAMES = ("plain-forward", "ours", "reference-style", "reference (locuslab core.py)")  # what is timed, in order
+
 def timed(run: Callable[[], object], device: torch.device) -> float:
     """Wall seconds of run(), with the device's queued work finished before and after."""
     if device.type == "cuda":
