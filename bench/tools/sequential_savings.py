@@ -1,6 +1,6 @@
 """Samples saved by sequential CERTIFY (smoothing.sequential) against CERTIFY, same model, images and seeds.
 
-    smoothbench sequential-savings --images 20 --n 10000 --out results/sequential/demo_sigma0.25_n10k.tsv
+    smoothbench sequential-savings --images 20 --n 10000 --out results/sequential/zoo_sigma0.25_n10k.tsv
 
 Both certify at level alpha; the sequential run stops an image once its cell of the certified-accuracy
 table over the dataset's reported radii (its DatasetInfo) is settled. Rows are written to the

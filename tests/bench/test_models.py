@@ -7,5 +7,5 @@ def test_models():
     for name in MODELS.names():
         spec = create_model_spec(name)
         assert spec.name == name and spec.dataset in dataset_names()
-    assert create_model_spec("cifar10-demo-resnet20").checkpoint.is_file()
+    assert create_model_spec("cifar10-jpeg-resnet20-noise0.25").checkpoint.is_file()
 

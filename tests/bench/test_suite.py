@@ -10,7 +10,7 @@ from tests.helpers import SUITE, one_line_error
 def test_suite_names_are_names(tmp_path, name):
     path = tmp_path / "bad.toml"
     path.write_text(SUITE.replace('name = "tiny"', f"name = {name!r}".replace("'", '"'))
-                    .replace("test-tiny-resnet20", "cifar10-demo-resnet20"))
+                    .replace("test-tiny-resnet20", "cifar10-jpeg-resnet20-noise0.25"))
     with pytest.raises(ValueError, match="name must be a plain name"):
         load_suite(str(path))
 
@@ -30,7 +30,7 @@ def test_suite_names_are_names(tmp_path, name):
 ])
 def test_suite_values_of_the_wrong_type(tmp_path, capsys, edit, message):
     path = tmp_path / "bad.toml"
-    path.write_text(SUITE.replace(*edit).replace("test-tiny-resnet20", "cifar10-demo-resnet20"))
+    path.write_text(SUITE.replace(*edit).replace("test-tiny-resnet20", "cifar10-jpeg-resnet20-noise0.25"))
     with pytest.raises(ValueError, match=message):
         load_suite(str(path))
     assert main(["run", str(path), "--results", str(tmp_path / "r")]) == 2
@@ -64,7 +64,7 @@ def test_hostile_suite_files_give_one_short_line(tmp_path, capsys, text, message
 ])
 def test_bad_suites(tmp_path, edit, message):
     path = tmp_path / "bad.toml"
-    path.write_text(SUITE.replace(*edit).replace("test-tiny-resnet20", "cifar10-demo-resnet20"))
+    path.write_text(SUITE.replace(*edit).replace("test-tiny-resnet20", "cifar10-jpeg-resnet20-noise0.25"))
     with pytest.raises((ValueError, KeyError), match=message):
         load_suite(str(path))
 
@@ -85,28 +85,28 @@ def test_shipped_suites_load():
 def test_pixeldp_scores_cannot_run_sequentially(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(SUITE.replace('"pixeldp",', '"pixeldp-scores",').replace("seed = 3", "seed = 3\nsequential = true")
-                    .replace("test-tiny-resnet20", "cifar10-demo-resnet20"))
+                    .replace("test-tiny-resnet20", "cifar10-jpeg-resnet20-noise0.25"))
     with pytest.raises(ValueError, match="pixeldp-scores needs the softmax scores of a full sampling pass"):
         load_suite(str(path))
 
 
 @pytest.mark.parametrize("edit,message", [
     (('"li-renyi", ', '"li-renyi", "gaussian", '), "certifiers lists gaussian more than once"),
-    (("sigmas = [0.25, 0.5]", "sigmas = [0.25, 0.5, 0.50]"), "sigmas of cifar10-demo-resnet20 lists 0.5 more than once"),
+    (("sigmas = [0.25, 0.5]", "sigmas = [0.25, 0.5, 0.50]"), "sigmas of cifar10-jpeg-resnet20-noise0.25 lists 0.5 more than once"),
     (("seed = 3", "seed = -7"), "seed must be >= 0"),
 ])
 def test_suites_that_would_write_a_row_twice_or_never_are_refused(tmp_path, edit, message):
     """A certifier listed twice wrote every row twice; seed = -7 failed only at the first image."""
     path = tmp_path / "bad.toml"
-    path.write_text(SUITE.replace(*edit).replace("test-tiny-resnet20", "cifar10-demo-resnet20"))
+    path.write_text(SUITE.replace(*edit).replace("test-tiny-resnet20", "cifar10-jpeg-resnet20-noise0.25"))
     with pytest.raises(ValueError, match=message):
         load_suite(str(path))
 
 
 def test_a_model_listed_twice_is_refused(tmp_path):
     path = tmp_path / "twice.toml"
-    text = SUITE.replace("test-tiny-resnet20", "cifar10-demo-resnet20")
+    text = SUITE.replace("test-tiny-resnet20", "cifar10-jpeg-resnet20-noise0.25")
     path.write_text(text + text[text.index("[[models]]"):])
-    with pytest.raises(ValueError, match=r"\[\[models\]\] names lists cifar10-demo-resnet20 more than once"):
+    with pytest.raises(ValueError, match=r"\[\[models\]\] names lists cifar10-jpeg-resnet20-noise0.25 more than once"):
         load_suite(str(path))
 

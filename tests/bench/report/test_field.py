@@ -1,11 +1,12 @@
 """The field's leaderboard (bench.report.field): rows placed on benchmarks, ranked only inside one, envelopes
-per method, ACR, and the committed benchmarks.csv against the papers' own tables."""
+per method, ACR, and the committed benchmarks.csv.xz against the papers' own tables."""
 import numpy as np
 import pandas as pd
 import pytest
 
 from bench.benchmarks import STANDARD, ranking_order
 from bench.report.field import ENVELOPE, PER_SIGMA, field_frame, place
+from bench.report.leaderboard import BENCHMARKS_FILE
 from tests.helpers import REPOSITORY
 
 CIFAR = STANDARD[0]
@@ -60,7 +61,7 @@ def test_the_committed_leaderboard_recomputes_the_papers_tables():
     """Cohen et al.'s published tables recomputed from the committed logs: CIFAR-10 sigma 0.25 (0.60 at r = 0.25,
     0.43 at 0.5) and ImageNet sigma 0.5 (0.57 clean, 0.46 at r = 0.5, 0.37 at 1.0). Their ImageNet sigma 0.25 log
     stops at 427 of the 500 images, so it is among the other runs, unranked."""
-    board = pd.read_csv(REPOSITORY / "results" / "benchmarks.csv", keep_default_na=False, na_values=[""])
+    board = pd.read_csv(REPOSITORY / "results" / BENCHMARKS_FILE, keep_default_na=False, na_values=[""])
     cohen = board[(board["source"] == "cohen2019") & (board["kind"] == PER_SIGMA)]
     cifar = cohen[(cohen["benchmark"] == "cifar10-paper") & (cohen["train_sigma"] == 0.25) & (cohen["sigma"] == 0.25)]
     assert (cifar["r=0.25"].item(), cifar["r=0.5"].item()) == (0.6, 0.428)
@@ -74,7 +75,7 @@ def test_the_committed_leaderboard_recomputes_the_papers_tables():
 
 def test_the_derived_guarantees_never_beat_the_gaussian_one():
     """On the published logs, from the same pA: gaussian >= li-renyi >= pixeldp at every radius."""
-    board = pd.read_csv(REPOSITORY / "results" / "benchmarks.csv", keep_default_na=False, na_values=[""])
+    board = pd.read_csv(REPOSITORY / "results" / BENCHMARKS_FILE, keep_default_na=False, na_values=[""])
     derived = board[board["kind"] == "derived"]
     assert set(derived["benchmark"]) == {"cifar10-paper", "imagenet-paper"} and derived["rank"].isna().all()
     columns = [c for c in board.columns if c.startswith("r=") and not c.endswith(("low", "high"))]
@@ -106,7 +107,7 @@ def test_smoothadv_envelopes_against_the_authors_tables():
     14 best models; ours is the best of all 474 released logs without extra data, so never below theirs and at
     most 1.5 points above (0.194 against 0.18 at r = 2.0, 0.736 against 0.73 at 0.25: sweep models they did not
     list)."""
-    board = pd.read_csv(REPOSITORY / "results" / "benchmarks.csv", keep_default_na=False, na_values=[""])
+    board = pd.read_csv(REPOSITORY / "results" / BENCHMARKS_FILE, keep_default_na=False, na_values=[""])
     smoothadv = board[(board["kind"] == ENVELOPE) & (board["source"] == "salman2019") & (board["method"] == "SmoothAdv")
                       & board["extra_data"].isna()].set_index("benchmark")
     imagenet = smoothadv.loc["imagenet-paper"]

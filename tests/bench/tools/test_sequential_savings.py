@@ -25,7 +25,7 @@ def test_savings_benchmark_resumes_after_a_kill(tmp_path):
     from bench.tools.sequential_savings import compare
 
     out = tmp_path / "savings.tsv"
-    run = lambda: compare("cifar10-demo-resnet20", "cifar10-embedded", 0.25, images=2, skip=25, n0=20, n=300,
+    run = lambda: compare("cifar10-jpeg-resnet20-noise0.25", "cifar10-embedded", 0.25, images=2, skip=25, n0=20, n=300,
                           alpha=0.001, batch=100, scheme="grid", out=out)
     complete = run()
     assert list(complete["method"]) == ["certify", "sequential"] * 2
