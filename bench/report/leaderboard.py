@@ -388,7 +388,7 @@ def leaderboard_command(args: argparse.Namespace) -> None:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    leaderboard = commands.add_parser("leaderboard", help="regenerate results/leaderboard.md, .csv and plots/ from all runs")
+    leaderboard = commands.add_parser("leaderboard", help="regenerate results/leaderboard.md and .csv, benchmarks.csv.xz, plots/ and site/ from all runs and the published logs")
     leaderboard.add_argument("--results", default="results")
     leaderboard.add_argument("--reference-logs", help=f"Cohen et al.'s released logs folder: (re)writes their per-image rows, {PAPER_ROWS_FILE}")
     leaderboard.set_defaults(handler=leaderboard_command)
