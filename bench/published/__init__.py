@@ -36,6 +36,7 @@ PRINTED_DIGITS = 3  # significant digits of a printed radius ("{:.3}" in the ref
 STORE = Path("reference") / "published"  # under a results folder
 ENTRIES_FILE, ROWS_FILE = "entries.csv.xz", "rows.csv.xz"  # xz: 1,500 logs in under 3 MB
 ROW_COLUMNS = ["log", "idx", "label", "predict", "radius"]  # correct = (predict == label), checked on import
+TEXT_FIELDS = ["variant", "group", "extra_data"]  # of an Entry, optional text
 DUPLICATE = "duplicate of "  # status of a file whose rows (times aside) another imported file holds
 
 
@@ -201,6 +202,7 @@ def read_published(results: Path) -> pd.DataFrame:
     if not (folder / ENTRIES_FILE).is_file():
         raise FileNotFoundError(f"{folder / ENTRIES_FILE}: no published entries; run smoothbench import-published")
     entries = pd.read_csv(folder / ENTRIES_FILE, keep_default_na=False, na_values=[""])
+    entries[TEXT_FIELDS] = entries[TEXT_FIELDS].fillna("")  # "" where the source names no variant, group, extra data
     rows = pd.read_csv(folder / ROWS_FILE)
     imported = entries[entries["status"] == "imported"].astype({"log": int})
     merged = rows.merge(imported, on="log", how="left", validate="many_to_one")

@@ -71,21 +71,28 @@ def radii_of(benchmark_name: str, dataset: str) -> list[float]:
     return list(benchmark.radii) if benchmark else [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
-def published_row_sets(published: pd.DataFrame) -> list[dict]:
-    """One record per imported published log (bench.published.read_published's frame)."""
-    records = []
+def placed_logs(published: pd.DataFrame):
+    """Each published log once (bench.published.read_published's frame): its first row (the entry), the
+    benchmark it is on ('' where none), its rows there, and whether they were restricted (place)."""
     for _, rows in published.groupby("log", sort=True):
         first = rows.iloc[0]
-        name, kept, restricted = place(rows, first["dataset"], int(first["n"]), float(first["alpha"]))
-        records.append(dict(
-            benchmark=name, kind=PER_SIGMA, source=first["source"], method=first["method"],
-            variant=first["variant"] if isinstance(first["variant"], str) else "",
-            group=first["group"] if isinstance(first["group"], str) else "", arch=first["arch"],
-            extra_data=first["extra_data"] if isinstance(first["extra_data"], str) else "", certifier="gaussian",
-            train_sigma=first["train_sigma"], sigma=first["sigma"], dataset=first["dataset"], n=int(first["n"]),
-            alpha=float(first["alpha"]), index_set=first["index_set"], restricted=restricted,
-            file=f"{first['source']}/{first['file']}", **row_set_record(kept, radii_of(name, first["dataset"]))))
-    return records
+        yield (first, *place(rows, first["dataset"], int(first["n"]), float(first["alpha"])))
+
+
+def published_description(first: pd.Series) -> dict:
+    """What a published log's row set is, as its entry says: the description columns but kind, certifier,
+    group and restricted."""
+    return dict(source=first["source"], method=first["method"], variant=first["variant"], arch=first["arch"],
+                extra_data=first["extra_data"], train_sigma=first["train_sigma"], sigma=first["sigma"],
+                dataset=first["dataset"], n=int(first["n"]), alpha=float(first["alpha"]),
+                index_set=first["index_set"], file=f"{first['source']}/{first['file']}")
+
+
+def published_row_sets(published: pd.DataFrame) -> list[dict]:
+    """One record per imported published log."""
+    return [dict(benchmark=name, kind=PER_SIGMA, group=first["group"], certifier="gaussian", restricted=restricted,
+                 **published_description(first), **row_set_record(kept, radii_of(name, first["dataset"])))
+            for first, name, kept, restricted in placed_logs(published)]
 
 
 def derived_row_sets(published: pd.DataFrame, per_sigma: pd.DataFrame) -> list[dict]:
@@ -102,22 +109,13 @@ def derived_row_sets(published: pd.DataFrame, per_sigma: pd.DataFrame) -> list[d
             ["source", "method", "arch", "extra_data"], sort=True).head(1)
         chosen |= set(best["file"])
     records = []
-    for _, rows in published.assign(file_key=published["source"] + "/" + published["file"]).groupby("log", sort=True):
-        first = rows.iloc[0]
-        if first["file_key"] not in chosen:
-            continue
-        name, kept, _ = place(rows, first["dataset"], int(first["n"]), float(first["alpha"]))
+    for first, name, kept, _ in placed_logs(published[(published["source"] + "/" + published["file"]).isin(chosen)]):
         p_a = p_a_from_radius(kept["radius"], first["sigma"], kept["predict"], first["printed_digits"])
         for certifier in ("gaussian", *DERIVED_CERTIFIERS):
             radius = np.where(kept["predict"] >= 0, certified_radius(certifier, float(first["sigma"]), p_a), 0.0)
-            derived = kept.assign(radius=radius)
-            records.append(dict(
-                benchmark=name, kind=DERIVED, source=first["source"], method=first["method"],
-                variant=first["variant"] if isinstance(first["variant"], str) else "", group="", arch=first["arch"],
-                extra_data=first["extra_data"] if isinstance(first["extra_data"], str) else "", certifier=certifier,
-                train_sigma=first["train_sigma"], sigma=first["sigma"], dataset=first["dataset"], n=int(first["n"]),
-                alpha=float(first["alpha"]), index_set=first["index_set"], restricted=False,
-                file=first["file_key"], **row_set_record(derived, radii_of(name, first["dataset"]))))
+            records.append(dict(benchmark=name, kind=DERIVED, group="", certifier=certifier, restricted=False,
+                                **published_description(first),
+                                **row_set_record(kept.assign(radius=radius), radii_of(name, first["dataset"]))))
     return records
 
 
@@ -211,12 +209,9 @@ def envelope_curves(published: pd.DataFrame | None, runs: pd.DataFrame | None, p
     interval of the row set reaching it. Tidy: benchmark, method label, extra data, radius, accuracy, low, high."""
     sets = []  # (benchmark, label, extra data, rows on the benchmark)
     if published is not None:
-        for _, rows in published.groupby("log", sort=True):
-            first = rows.iloc[0]
-            name, kept, _ = place(rows, first["dataset"], int(first["n"]), float(first["alpha"]))
+        for first, name, kept, _ in placed_logs(published):
             if name:
-                extra = first["extra_data"] if isinstance(first["extra_data"], str) else ""
-                sets.append((name, f"{first['method']}, {first['arch']} ({first['source']})", extra, kept))
+                sets.append((name, f"{first['method']}, {first['arch']} ({first['source']})", first["extra_data"], kept))
     if runs is not None:
         for (run, certifier), rows in runs.groupby(["run", "certifier"], sort=True):
             first = rows.iloc[0]
