@@ -201,7 +201,8 @@ def read_published(results: Path) -> pd.DataFrame:
     folder = results / STORE
     if not (folder / ENTRIES_FILE).is_file():
         raise FileNotFoundError(f"{folder / ENTRIES_FILE}: no published entries; run smoothbench import-published")
-    entries = pd.read_csv(folder / ENTRIES_FILE, keep_default_na=False, na_values=[""])
+    entries = pd.read_csv(folder / ENTRIES_FILE, keep_default_na=False, na_values=[""],
+                          dtype={field: str for field in TEXT_FIELDS})
     entries[TEXT_FIELDS] = entries[TEXT_FIELDS].fillna("")  # "" where the source names no variant, group, extra data
     rows = pd.read_csv(folder / ROWS_FILE)
     imported = entries[entries["status"] == "imported"].astype({"log": int})
