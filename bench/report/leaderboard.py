@@ -21,9 +21,9 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.benchmarks import STANDARD
-from bench.commands import write_csv
 from bench.models import MODELS, create_model_spec
-from bench.published import ENTRIES_FILE, SOURCES, STORE, read_published
+from bench.published import ENTRIES_FILE, STORE, read_published
+from bench.published.cohen2019 import cohen2019_rows
 from bench.records import read_runs
 from bench.report.bounds import bounds_frame
 from bench.report.field import (
@@ -46,42 +46,14 @@ from bench.report.plots import (
     plot_throughput,
 )
 from bench.report.site import write_site
-from bench.report.tables import accuracy_columns, certified_accuracy, read_certify_log
+from bench.report.tables import accuracy_columns, certified_accuracy
 from bench.report.trained_models import markdown_view as trained_models_view
 from bench.report.trained_models import trained_models_frame
 from bench.tools.throughput import certification_summary, fast_path_label, memory_summary, summary_frame
 from smoothing.datasets import dataset_info
 
 KEY = ["dataset", "model", "certifier", "sigma", "run"]  # run: <suite>/<run-id>, so two devices' runs stay two rows
-PUBLISHED_RUN = "published (Cohen et al. 2019)"
-PUBLISHED_DEVICE = "the paper's GPU (as published)"
-PAPER_ROWS_FILE = "rows/cohen2019_certify.csv"  # under results/reference/: every row of the released logs
-PAPER_ROW_COLUMNS = ["dataset", "model", "sigma", "idx", "label", "predict", "radius", "correct", "seconds"]
 PAPER_CIFAR10_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # the radii of Cohen et al. (2019), Table 1
-COHEN2019_LOGS = {  # dataset: (model folder, sigmas) of the logs released with Cohen et al. (2019)
-    "cifar10": ("resnet110", ["0.12", "0.25", "0.50", "1.00"]),
-    "imagenet": ("resnet50", ["0.25", "0.50", "1.00"]),
-}
-
-
-def published_certify_rows(root: Path) -> pd.DataFrame:
-    """Every row of Cohen et al.'s released certify logs (data/certify/<dataset>/<arch>/noise_s/test/sigma_s),
-    one per image: dataset, model, sigma, idx, label, predict, radius, correct, seconds."""
-    logs = []
-    for dataset, (arch, sigmas) in COHEN2019_LOGS.items():
-        for sigma in sigmas:
-            log = read_certify_log(root / "data/certify" / dataset / arch / f"noise_{sigma}" / "test" / f"sigma_{sigma}")
-            logs.append(log.assign(dataset=dataset, model=f"cohen2019-{dataset}-{arch}-noise{sigma}", sigma=float(sigma)))
-    return pd.concat(logs, ignore_index=True)[PAPER_ROW_COLUMNS]
-
-
-def published_as_runs(paper: pd.DataFrame) -> pd.DataFrame:
-    """The released rows in the shape of our run rows (Gaussian smoothing, n0 = 100, n = 100,000, alpha = 0.001)."""
-    source = SOURCES.create("cohen2019")  # the settings its README documents
-    return paper.assign(certifier="gaussian", run=PUBLISHED_RUN, n0=source.n0, n=source.n, alpha=source.alpha,
-                        device=PUBLISHED_DEVICE)
-
-
 def image_set(idx: pd.Series) -> str:
     """A short name of a set of test indices: count, first, last and step where they are evenly spaced."""
     values = sorted(int(i) for i in idx)
@@ -297,9 +269,8 @@ def time_per_image(runs: pd.DataFrame) -> pd.DataFrame:
 
 def regenerate(results: Path = Path("results")) -> list[Path]:
     runs = read_runs(results / "runs")
-    paper_file = results / "reference" / PAPER_ROWS_FILE
-    paper = pd.read_csv(paper_file) if paper_file.is_file() else None
     published = read_published(results) if (results / STORE / ENTRIES_FILE).is_file() else None
+    paper = cohen2019_rows(published) if published is not None else None
     frame = leaderboard_frame(runs)
     field = field_frame(published, runs)
     written = [results / "leaderboard.csv", results / "leaderboard.md", results / BENCHMARKS_FILE]
@@ -380,15 +351,11 @@ def regenerate(results: Path = Path("results")) -> list[Path]:
 
 
 def leaderboard_command(args: argparse.Namespace) -> None:
-    results = Path(args.results)
-    if args.reference_logs:
-        write_csv(published_certify_rows(Path(args.reference_logs)), results / "reference" / PAPER_ROWS_FILE)
-    for path in regenerate(results):
+    for path in regenerate(Path(args.results)):
         print(path)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     leaderboard = commands.add_parser("leaderboard", help="regenerate results/leaderboard.md and .csv, benchmarks.csv.xz, plots/ and site/ from all runs and the published logs")
     leaderboard.add_argument("--results", default="results")
-    leaderboard.add_argument("--reference-logs", help=f"Cohen et al.'s released logs folder: (re)writes their per-image rows, {PAPER_ROWS_FILE}")
     leaderboard.set_defaults(handler=leaderboard_command)

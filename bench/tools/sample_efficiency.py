@@ -2,8 +2,8 @@
 
     smoothbench sample-efficiency --repetitions 20 --out results/sequential
 
-Each image of Cohen et al.'s released n = 100,000 logs (results/reference/rows/cohen2019_certify.csv: 500
-CIFAR-10 images per sigma, up to 500 ImageNet ones) gets a top-class probability pA = Phi(R / sigma), R its
+Each image of Cohen et al.'s released n = 100,000 logs (the published store, results/reference/published/:
+500 CIFAR-10 images per sigma, up to 500 ImageNet ones) gets a top-class probability pA = Phi(R / sigma), R its
 printed radius lowered one unit in the last digit (bench.published; a conservative stand-in for pA, since
 the log holds a lower bound). Abstentions get pA = 1/2, the hardest case (all the log says is pA_lower < 1/2);
 a wrong prediction is simulated like a right one (sampling does not know the label). The votes for the top
@@ -32,9 +32,9 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.commands import add_setting_flags, non_negative_int, positive_int, write_csv
-from bench.published import p_a_from_radius
+from bench.published import ENTRIES_FILE, STORE, p_a_from_radius, read_published
+from bench.published.cohen2019 import cohen2019_rows
 from bench.report.field import accuracy_interval
-from bench.report.leaderboard import PAPER_ROWS_FILE
 from bench.suite import default_of
 from smoothing.datasets import dataset_info
 from smoothing.sequential import (
@@ -48,7 +48,7 @@ from smoothing.sequential import (
 )
 from smoothing.statistics import check_alpha, clopper_pearson_lower, gaussian_radius
 
-REFERENCE_ROWS = Path(__file__).resolve().parents[2] / "results" / "reference" / PAPER_ROWS_FILE
+REPOSITORY_RESULTS = Path(__file__).resolve().parents[2] / "results"
 SUMMARY_FILE, IMAGES_FILE = "sample_efficiency.csv", "sample_efficiency_images.csv"
 SUMMARY_COLUMNS = ["dataset", "sigma", "scheme", "images", "repetitions", "n_max", "alpha", "mean_samples",
                    "median_samples", "mean_samples_certified", "saved", "oracle_mean_samples", "over_oracle",
@@ -172,18 +172,20 @@ def markdown_view(summary: pd.DataFrame) -> str:
 def sample_efficiency_command(args: argparse.Namespace) -> None:
     from bench.report.plots import plot_sample_efficiency
 
-    source = Path(args.reference)
+    source = Path(args.results) / STORE / ENTRIES_FILE
     if not source.is_file():
-        raise FileNotFoundError(f"{source}: no reference rows; give --reference results/reference/{PAPER_ROWS_FILE}")
-    images = reference_p_a(pd.read_csv(source))
-    images = images[images["dataset"].isin(args.datasets)]
+        raise FileNotFoundError(f"{source}: no published logs; give --results the folder holding {STORE}/ "
+                                "(smoothbench import-published writes it)")
+    released = reference_p_a(cohen2019_rows(read_published(Path(args.results))))
+    images = released[released["dataset"].isin(args.datasets)]
     if args.sigmas:
         images = images[images["sigma"].isin(args.sigmas)]
     if args.images:
         images = images.groupby(["dataset", "sigma"], sort=True).head(args.images)
     if images.empty:
-        raise ValueError(f"{source}: no rows for datasets {args.datasets} and sigmas {args.sigmas}; "
-                         "see the file's dataset and sigma columns")
+        held = ", ".join(f"{d} {s:g}" for d, s in released[["dataset", "sigma"]].drop_duplicates().itertuples(index=False))
+        raise ValueError(f"{source}: Cohen et al.'s rows hold no dataset {args.datasets} at sigmas {args.sigmas}; "
+                         f"choose among {held}")
     summary, per_image = sample_efficiency(images, args.schemes, args.repetitions, args.n, args.alpha, args.seed)
     out = Path(args.out)
     write_csv(summary, out / SUMMARY_FILE)
@@ -198,7 +200,8 @@ def sample_efficiency_command(args: argparse.Namespace) -> None:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "sample-efficiency", help="simulate every sequential scheme on the released per-image pA (Bernoulli oracle)")
-    command.add_argument("--reference", default=str(REFERENCE_ROWS), help="released per-image rows (CSV)")
+    command.add_argument("--results", default=str(REPOSITORY_RESULTS),
+                         help=f"the results folder whose {STORE}/ holds Cohen et al.'s released rows")
     command.add_argument("--datasets", nargs="+", default=["cifar10", "imagenet"], help="datasets of those rows")
     command.add_argument("--sigmas", nargs="+", type=float, help="only these sigmas (default: all)")
     command.add_argument("--images", type=non_negative_int, default=0, help="only the first images per sigma (0: all)")

@@ -16,6 +16,7 @@ from bench.published import (
     significant_digits,
     write_published,
 )
+from bench.published.cohen2019 import cohen2019_rows
 from bench.report.tables import certified_accuracy, read_certify_log
 from tests.helpers import REPOSITORY, one_line_error
 
@@ -114,18 +115,30 @@ def test_the_command_prints_counts_and_refuses_a_missing_folder(tmp_path, capsys
 
 
 def test_the_committed_store_holds_every_released_log():
-    """Built by `smoothbench import-published ../shared/reference`: the counts of the closing note, and Cohen
-    et al.'s CIFAR-10 rows equal to the ones the leaderboard reads."""
+    """Built by `smoothbench import-published ../shared/reference`: the counts of the closing note."""
     published = read_published(REPOSITORY / "results")
     logs = published.groupby("source")["log"].nunique().to_dict()
     assert logs == {"cohen2019": 13, "jeong2020": 27, "salman2019": 1484}
-    cohen = published[(published["source"] == "cohen2019") & (published["dataset"] == "cifar10")
-                      & (published["train_sigma"] == published["sigma"])]
-    reference = pd.read_csv(REPOSITORY / "results" / "reference" / "rows" / "cohen2019_certify.csv")
-    reference = reference[reference["dataset"] == "cifar10"]
-    assert len(cohen) == len(reference) == 2000
-    merged = cohen.merge(reference, on=["sigma", "idx"], suffixes=("", "_ref"))
-    assert (merged["radius"] == merged["radius_ref"]).all() and (merged["predict"] == merged["predict_ref"]).all()
+
+
+def test_the_papers_own_rows_are_its_released_logs(shared):
+    """cohen2019_rows (the paper comparison's and sample-efficiency's rows) from the committed store equal each
+    released log at its model's sigma row for row; the paper's Table 1 cell at sigma 0.25 comes out of them."""
+    rows = cohen2019_rows(read_published(REPOSITORY / "results"))
+    assert rows.groupby("model").size().to_dict() == {
+        **{f"cohen2019-cifar10-resnet110-noise{s}": 500 for s in ("0.12", "0.25", "0.50", "1.00")},
+        "cohen2019-imagenet-resnet50-noise0.25": 427, "cohen2019-imagenet-resnet50-noise0.50": 500,
+        "cohen2019-imagenet-resnet50-noise1.00": 500}
+    for model, group in rows.groupby("model"):
+        _, dataset, arch, noise = model.split("-")
+        sigma = noise.removeprefix("noise")
+        log = read_certify_log(shared / "reference" / "cohen2019" / "data" / "certify" / dataset / arch /
+                               f"noise_{sigma}" / "test" / f"sigma_{sigma}")
+        columns = ["idx", "label", "predict", "radius", "correct"]
+        assert group[columns].reset_index(drop=True).equals(log[columns].reset_index(drop=True)), model
+    cifar = rows[rows["model"] == "cohen2019-cifar10-resnet110-noise0.25"]
+    assert (cifar["idx"] % 20 == 0).all()
+    assert certified_accuracy(cifar, [0.25, 0.5]) == pytest.approx([0.600, 0.428])
 
 
 def test_recomputed_curves_equal_the_authors_own(shared):

@@ -7,11 +7,8 @@ import pytest
 from bench.cli import main
 from bench.records import read_run
 from bench.report.leaderboard import (
-    leaderboard_frame,
     paper_comparison,
     pixel_format_comparison,
-    published_as_runs,
-    published_certify_rows,
     regenerate,
 )
 from bench.runner import run_suite
@@ -57,15 +54,6 @@ def test_leaderboard_regenerates_deterministically(suite, tmp_path):
     assert "## Sampling throughput" in text and "ours_seconds_per_image_n100k" in text
     assert "## CERTIFY seconds per image" in text and "reference-style / ours" in text
     assert "## Peak memory of sampling" in text and "n=16 MiB" in text
-
-
-def test_published_rows(shared):
-    rows = leaderboard_frame(published_as_runs(published_certify_rows(shared / "reference/cohen2019"))).set_index("model")
-    row = rows.loc["cohen2019-cifar10-resnet110-noise0.25"]
-    assert (row["run"], row["images"]) == ("published (Cohen et al. 2019)", 500)
-    assert row["r=0.25"] == pytest.approx(0.600) and row["r=0.5"] == pytest.approx(0.428)
-    assert rows.loc["cohen2019-imagenet-resnet50-noise0.25", "images"] == 427
-    assert 100 < rows.loc["cohen2019-imagenet-resnet50-noise1.00", "seconds_per_image"] < 200
 
 
 def test_leaderboard_without_runs(tmp_path, capsys):
@@ -127,13 +115,6 @@ def test_pixel_format_comparison_pairs_runs_on_the_same_images():
     assert list(frame["run"]) == ["exact/cpu", "jpeg/cpu"] and list(frame["images"]) == [100, 100]
     assert list(frame["r=0.5"]) == [1.0, 0.0] and list(frame["r=0"]) == [1.0, 1.0]
     assert pixel_format_comparison(runs[runs["dataset"] == "cifar10-jpeg"]).empty  # one copy: nothing to compare
-
-
-def test_published_certify_rows_restrict_to_indices(shared):
-    rows = published_certify_rows(shared / "reference/cohen2019")
-    cifar = rows[(rows.dataset == "cifar10") & (rows.sigma == 0.25)]
-    assert len(cifar) == 500 and (cifar.idx % 20 == 0).all()
-    assert cifar[cifar.idx % 100 == 0].shape[0] == 100
 
 
 def test_leaderboard_is_ranked_with_intervals(suite, tmp_path):

@@ -3,8 +3,9 @@ import numpy as np
 import pandas as pd
 
 from bench.cli import main
+from bench.published import read_published
+from bench.published.cohen2019 import cohen2019_rows
 from bench.tools.sample_efficiency import (
-    REFERENCE_ROWS,
     SUMMARY_COLUMNS,
     fixed_n_cell,
     oracle_samples,
@@ -13,13 +14,13 @@ from bench.tools.sample_efficiency import (
 )
 from smoothing.sequential import Plan, certification_grid, table_cell
 from smoothing.statistics import clopper_pearson_lower, gaussian_radius
-from tests.helpers import one_line_error
+from tests.helpers import REPOSITORY, one_line_error
 
 PLAN = Plan(2000, 0.01, 0.25, certification_grid(0.25, 0.25, 2000, 0.01))
 
 
 def test_the_released_rows_give_conservative_p_a():
-    images = reference_p_a(pd.read_csv(REFERENCE_ROWS))
+    images = reference_p_a(cohen2019_rows(read_published(REPOSITORY / "results")))
     assert len(images) == 3427 and images["p_a"].between(0.5, 1.0).all()
 
 
@@ -59,7 +60,7 @@ def test_the_command_writes_tables_and_figure_and_refuses_a_missing_file(tmp_pat
     assert (tmp_path / "sample_efficiency.png").stat().st_size > 0 and "### imagenet" in (
         tmp_path / "sample_efficiency.md").read_text()
     capsys.readouterr()
-    assert main(["sample-efficiency", "--reference", str(tmp_path / "none.csv"), "--out", str(tmp_path)]) == 2
-    assert "none.csv: no reference rows" in one_line_error(capsys)
+    assert main(["sample-efficiency", "--results", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert "entries.csv.xz: no published logs" in one_line_error(capsys)
     assert main(["sample-efficiency", "--sigmas", "0.3", "--out", str(tmp_path)]) == 2
-    assert "no rows for datasets" in one_line_error(capsys)
+    assert "choose among cifar10 0.12, cifar10 0.25" in one_line_error(capsys)
