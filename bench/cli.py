@@ -20,6 +20,7 @@ COMMANDS = (  # the modules that add commands, in the order --help lists them
     "bench.report.leaderboard", "bench.report.plots", "bench.report.tables", "bench.report.bounds",
     "bench.tools.training",  # train, evaluate
     "bench.tools.throughput", "bench.tools.sequential_savings", "bench.tools.sample_efficiency",
+    "bench.tools.sequential_runs",
     "bench.tools.audit",  # audit, lipschitz
 )
 

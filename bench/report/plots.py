@@ -19,6 +19,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import EngFormatter  # noqa: E402
 
 from bench.report.tables import certified_accuracy  # noqa: E402
+from smoothing.datasets import dataset_info  # noqa: E402
 
 METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
 PALETTE = "colorblind"
@@ -240,6 +241,43 @@ def plot_sample_efficiency(summary: pd.DataFrame, out_dir: Path) -> list[Path]:
                     f"alpha = {first['alpha']:g}, {first['repetitions']} simulations per image)", y=1.0)
     figure.tight_layout()
     return save(figure, out_dir / "sample_efficiency")
+
+
+def plot_sequential_run(sequential: pd.DataFrame, scheme: str, fixed: pd.DataFrame | None,
+                        simulated: pd.DataFrame | None, out_dir: Path) -> list[Path]:
+    """Per sigma of a sequential run: the fraction of images certified within s samples against s (the real
+    run), beside the same scheme simulated on Cohen et al.'s per-image pA (mean samples per image) where given,
+    and the fixed-n run's n and n_max as vertical lines."""
+    sigmas = sorted(sequential["sigma"].unique())
+    colour = scheme_colours([scheme])[scheme]
+    figure, axes = plt.subplots(1, len(sigmas), figsize=(3.3 * len(sigmas), 3.2), squeeze=False, sharey=True)
+    family = dataset_info(sequential["dataset"].iloc[0]).family
+    for axis, sigma in zip(axes[0], sigmas):
+        rows = sequential[sequential["sigma"] == sigma]
+        samples = np.sort(rows["n"].to_numpy())
+        axis.step(samples, np.arange(1, len(samples) + 1) / len(samples), where="post", color=colour,
+                  label=f"{scheme}, this run (our models, real images)")
+        if simulated is not None and f"{scheme}_samples" in simulated:
+            chosen = simulated[(simulated["dataset"] == family) & np.isclose(simulated["sigma"], sigma)]
+            if len(chosen):
+                expected = np.sort(chosen[f"{scheme}_samples"].to_numpy())
+                axis.step(expected, np.arange(1, len(expected) + 1) / len(expected), where="post", color=colour,
+                          linestyle="--", label=f"{scheme}, simulated on Cohen et al.'s per-image pA")
+        axis.axvline(rows["n_max"].iloc[0], color="black", linewidth=1, label="n_max")
+        if fixed is not None and len(theirs := fixed[np.isclose(fixed["sigma"], sigma)]):
+            axis.axvline(theirs["n"].iloc[0], color="grey", linestyle=":", linewidth=1.2, label="fixed run's n")
+        axis.set_xscale("log")
+        axis.xaxis.set_major_formatter(EngFormatter(sep=""))
+        axis.set_title(f"sigma = {sigma:g} ({len(samples)} images)", fontsize=9)
+        axis.set_xlabel("estimation samples")
+        axis.grid(alpha=0.3, which="both")
+    axes[0, 0].set_ylabel("fraction of images done")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.08), frameon=False,
+                  fontsize=8)
+    figure.suptitle(f"{sequential['run'].iloc[0]}: samples per image on real images", y=1.02)
+    figure.tight_layout()
+    return save(figure, out_dir / f"sequential_run_{sequential['run'].iloc[0].split('/')[0]}")
 
 
 def plot_derived_guarantees(field: pd.DataFrame, out_dir: Path) -> list[Path]:
