@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from matplotlib.ticker import EngFormatter  # noqa: E402
+from matplotlib.ticker import EngFormatter, FuncFormatter  # noqa: E402
 
 from bench.report.tables import certified_accuracy  # noqa: E402
 from smoothing.datasets import dataset_info  # noqa: E402
@@ -199,12 +199,18 @@ def scheme_colours(names: list[str]) -> dict[str, tuple]:
 
 def plot_sample_efficiency(summary: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Per dataset: samples saved against median radius loss (a point per scheme and sigma), and mean samples
-    per image per sigma beside the oracle limit (black bars' tops), from sample-efficiency's summary."""
+    per image per sigma beside the oracle limit (black bars' tops), at the first futility threshold of
+    sample-efficiency's summary; with several thresholds, a third panel: samples saved against cell changes
+    per scheme and sigma as the threshold varies."""
     datasets = sorted(summary["dataset"].unique())
     colours = scheme_colours(list(dict.fromkeys(summary["scheme"])))
-    figure, axes = plt.subplots(len(datasets), 2, figsize=(10.5, 3.6 * len(datasets)), squeeze=False)
-    for (trade_off, samples), dataset in zip(axes, datasets):
-        frame = summary[summary["dataset"] == dataset]
+    thresholds = list(dict.fromkeys(summary["predictive"]))
+    columns = 2 if len(thresholds) == 1 else 3
+    figure, axes = plt.subplots(len(datasets), columns, figsize=(5.25 * columns, 3.6 * len(datasets)), squeeze=False)
+    for panels, dataset in zip(axes, datasets):
+        trade_off, samples = panels[:2]
+        every = summary[summary["dataset"] == dataset]
+        frame = every[every["predictive"] == thresholds[0]]
         for scheme, group in frame.groupby("scheme", sort=False):
             trade_off.plot(100 * group["median_radius_loss"], group["saved"], "o-", color=colours[scheme], label=scheme)
             labelled = group.iloc[:1] if scheme == "fixed" else group  # fixed n: one point for every sigma
@@ -213,6 +219,8 @@ def plot_sample_efficiency(summary: pd.DataFrame, out_dir: Path) -> list[Path]:
                 trade_off.annotate(label, (100 * row["median_radius_loss"], row["saved"]), fontsize=7,
                                    xytext=(4, 3), textcoords="offset points")
         trade_off.set_yscale("log")
+        trade_off.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+        trade_off.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}x" if str(value)[0] in "25" else ""))
         trade_off.set_xlabel("median radius loss against fixed n (%)")
         trade_off.set_ylabel("samples saved (n_max / mean)")
         trade_off.set_title(f"{dataset}: saving against radius loss (labels: sigma)", fontsize=9)
@@ -234,13 +242,42 @@ def plot_sample_efficiency(summary: pd.DataFrame, out_dir: Path) -> list[Path]:
         samples.set_ylabel("mean samples per image")
         samples.set_title(f"{dataset}: samples per image", fontsize=9)
         samples.grid(alpha=0.3, axis="y", which="both")
+        if columns == 3:
+            _futility_frontier(panels[2], every[every["scheme"] != "fixed"], colours, dataset)
     handles, labels = axes[0, 1].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.03), frameon=False)
     first = summary.iloc[0]
     figure.suptitle(f"Sequential schemes on the released per-image pA (n_max = {first['n_max']:,}, "
-                    f"alpha = {first['alpha']:g}, {first['repetitions']} simulations per image)", y=1.0)
+                    f"alpha = {first['alpha']:g}, {first['repetitions']} simulations per image, futility "
+                    f"{thresholds[0]:g})", y=1.0)
     figure.tight_layout()
-    return save(figure, out_dir / "sample_efficiency")
+    return save(figure, out_dir / ("sample_efficiency" if columns == 2 else "sample_efficiency_futility"))
+
+
+def _futility_frontier(axis: plt.Axes, summary: pd.DataFrame, colours: dict[str, tuple], dataset: str) -> None:
+    """Samples saved against the fraction of cells changed, one line per (scheme, sigma) through the futility
+    thresholds (a marker per threshold, the sigma at the line's end)."""
+    thresholds = sorted(summary["predictive"].unique())
+    markers = dict(zip(thresholds, "os^Dv<>p"))
+    for (scheme, sigma), group in summary.groupby(["scheme", "sigma"], sort=True):
+        group = group.sort_values("predictive")
+        axis.plot(100 * group["cell_changes"], group["saved"], "-", color=colours[scheme], linewidth=1)
+        for _, row in group.iterrows():
+            axis.plot(100 * row["cell_changes"], row["saved"], markers[row["predictive"]], color=colours[scheme],
+                      markersize=4)
+        axis.annotate(f"{sigma:g}", (100 * group["cell_changes"].iloc[-1], group["saved"].iloc[-1]), fontsize=7,
+                      xytext=(4, 0), textcoords="offset points")
+    for threshold, marker in markers.items():
+        axis.plot([], [], marker, color="grey", markersize=4, linestyle="none", label=f"futility {threshold:g}")
+    axis.legend(fontsize=7, loc="lower right")
+    axis.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+    axis.set_yscale("log")
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+    axis.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}x" if str(value)[0] in "25" else ""))
+    axis.set_xlabel("cell changes against fixed n (%)")
+    axis.set_ylabel("samples saved (n_max / mean)")
+    axis.set_title(f"{dataset}: as the futility threshold varies (labels: sigma)", fontsize=9)
+    axis.grid(alpha=0.3, which="both")
 
 
 def plot_sequential_run(sequential: pd.DataFrame, scheme: str, fixed: pd.DataFrame | None,

@@ -18,6 +18,8 @@ first n_max votes), `repetitions` times per image. Per (dataset, sigma, scheme):
                  fixed-n CERTIFY reaches with the expected count floor(n_max pA)); 0 for images that cell -1
   cell changes   the fraction of certifications whose table cell differs from fixed-n CERTIFY's on that stream
   radius loss    the median of (R_fixed - R) / R_fixed over certifications fixed-n CERTIFY certifies (R_fixed > 0)
+  futility       the threshold below which a scheme stops pursuing the next cell (Plan.predictive); several
+                 (--predictive 0.02 0.05 0.1) trace the frontier of samples against cell changes
   failures       certifications that claim more than the truth (smoothing.sequential.overclaims), with a
                  95 % Clopper-Pearson interval for the rate, to compare with alpha
 """
@@ -38,6 +40,7 @@ from bench.report.field import accuracy_interval
 from bench.suite import default_of
 from smoothing.datasets import dataset_info
 from smoothing.sequential import (
+    PREDICTIVE,
     Plan,
     certification_grid,
     create_scheme,
@@ -50,7 +53,7 @@ from smoothing.statistics import check_alpha, clopper_pearson_lower, gaussian_ra
 
 REPOSITORY_RESULTS = Path(__file__).resolve().parents[2] / "results"
 SUMMARY_FILE, IMAGES_FILE = "sample_efficiency.csv", "sample_efficiency_images.csv"
-SUMMARY_COLUMNS = ["dataset", "sigma", "scheme", "images", "repetitions", "n_max", "alpha", "mean_samples",
+SUMMARY_COLUMNS = ["dataset", "sigma", "scheme", "images", "repetitions", "n_max", "alpha", "predictive", "mean_samples",
                    "median_samples", "mean_samples_certified", "saved", "oracle_mean_samples", "over_oracle",
                    "cell_changes", "cells_lower", "median_radius_loss", "failures", "failure_rate", "failure_upper95"]
 
@@ -119,24 +122,27 @@ def summarise(trials: pd.DataFrame, oracle: np.ndarray, expected_cell: np.ndarra
 
 
 def sample_efficiency(images: pd.DataFrame, schemes: Sequence[str], repetitions: int, n_max: int, alpha: float,
-                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The summary (SUMMARY_COLUMNS) and per-image frame (dataset, sigma, idx, p_a, fixed_cell, oracle_samples,
-    and per scheme its mean samples and cell-change rate) of every (dataset, sigma) of `images` (reference_p_a)."""
+                      seed: int = 0, predictive: float = PREDICTIVE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The summary (SUMMARY_COLUMNS) and per-image frame (dataset, sigma, predictive, idx, p_a, fixed_cell,
+    oracle_samples, and per scheme its mean samples and cell-change rate) of every (dataset, sigma) of `images`
+    (reference_p_a), the schemes stopping for futility below `predictive` (Plan.predictive)."""
     check_alpha(alpha)
     for name in schemes:
         create_scheme(name)  # an unknown name fails here, before any simulation
     summary, per_image = [], []
     for (dataset, sigma), group in images.groupby(["dataset", "sigma"], sort=True):
-        plan = Plan(n_max, alpha, float(sigma), certification_grid(dataset_info(dataset).cell_step, sigma, n_max, alpha))
+        plan = Plan(n_max, alpha, float(sigma), certification_grid(dataset_info(dataset).cell_step, sigma, n_max, alpha),
+                    predictive=predictive)
         p_a = group["p_a"].to_numpy()
         oracle, expected_cell = oracle_samples(plan, p_a), fixed_n_cell(plan, np.floor(n_max * p_a))
         trials = simulate_images(p_a, plan, schemes, repetitions, np.random.default_rng([seed, round(sigma * 1000)]))
-        summary += [dict(dataset=dataset, sigma=float(sigma), **row)
+        summary += [dict(dataset=dataset, sigma=float(sigma), predictive=predictive, **row)
                     for row in summarise(trials, oracle, expected_cell, plan)]
         means = trials.assign(changed=trials["cell"] != trials["fixed_cell"]).pivot_table(
             index="image", columns="scheme", values=["samples", "changed"], aggfunc="mean")
         frame = group[["dataset", "sigma", "idx", "p_a"]].reset_index(drop=True).assign(
             fixed_cell=expected_cell, oracle_samples=oracle)
+        frame.insert(2, "predictive", predictive)
         for name in schemes:
             frame[f"{name}_samples"] = means[("samples", name)].to_numpy()
             frame[f"{name}_cell_changes"] = means[("changed", name)].to_numpy()
@@ -155,10 +161,11 @@ def markdown_view(summary: pd.DataFrame) -> str:
         loss=[f"{x:.1%}" for x in summary["median_radius_loss"]],
         failure=[f"{f} ({r:.1e}, <= {u:.1e})" for f, r, u in
                  zip(summary["failures"], summary["failure_rate"], summary["failure_upper95"])])
-    headers = {"sigma": "sigma", "scheme": "scheme", "samples": "samples mean / median",
+    headers = {"sigma": "sigma", "scheme": "scheme", "predictive": "futility", "samples": "samples mean / median",
                "certified": "mean, certified images", "saved": "saved",
                "oracle": "oracle mean (scheme / oracle)", "cells": "cell changes", "loss": "median radius loss",
                "failure": "failures (rate, 95 % upper)"}
+    shown = shown.sort_values(["dataset", "sigma", "scheme", "predictive"], kind="stable")
     parts = []
     for dataset, group in shown.groupby("dataset", sort=True):
         first = group.iloc[0]
@@ -167,6 +174,13 @@ def markdown_view(summary: pd.DataFrame) -> str:
         parts.append(tabulate(group[list(headers)].rename(columns=headers), headers="keys", tablefmt="github",
                               showindex=False, floatfmt="g") + "\n")
     return "\n".join(parts)
+
+
+def futility_threshold(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"a futility threshold is a chance in [0, 1), got {text}")
+    return value
 
 
 def sample_efficiency_command(args: argparse.Namespace) -> None:
@@ -186,7 +200,10 @@ def sample_efficiency_command(args: argparse.Namespace) -> None:
         held = ", ".join(f"{d} {s:g}" for d, s in released[["dataset", "sigma"]].drop_duplicates().itertuples(index=False))
         raise ValueError(f"{source}: Cohen et al.'s rows hold no dataset {args.datasets} at sigmas {args.sigmas}; "
                          f"choose among {held}")
-    summary, per_image = sample_efficiency(images, args.schemes, args.repetitions, args.n, args.alpha, args.seed)
+    parts = [sample_efficiency(images, args.schemes, args.repetitions, args.n, args.alpha, args.seed, predictive)
+             for predictive in args.predictive]
+    summary = pd.concat([part[0] for part in parts], ignore_index=True)
+    per_image = pd.concat([part[1] for part in parts], ignore_index=True)
     out = Path(args.out)
     write_csv(summary, out / SUMMARY_FILE)
     write_csv(per_image, out / IMAGES_FILE)
@@ -207,6 +224,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--images", type=non_negative_int, default=0, help="only the first images per sigma (0: all)")
     command.add_argument("--schemes", nargs="+", default=scheme_names(), choices=scheme_names())
     command.add_argument("--repetitions", type=positive_int, default=20, help="simulated certifications per image")
+    command.add_argument("--predictive", nargs="+", type=futility_threshold, default=[PREDICTIVE],
+                         help="futility thresholds to compare (Plan.predictive: stop pursuing a cell fixed-n CERTIFY "
+                              "would reach with a smaller chance)")
     add_setting_flags(command, ["n", "alpha", "seed"], defaults=dict(n=default_of("n")))
     command.add_argument("--out", default="results/sequential", help="folder of the CSV and Markdown tables")
     command.add_argument("--plots", default="results/plots", help="folder of the figure")

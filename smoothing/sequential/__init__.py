@@ -84,14 +84,16 @@ def table_cell(radius, p_a_lower, radii: Sequence[float]) -> np.ndarray:
 
 @dataclass
 class Plan:
-    """What a scheme certifies: n_max samples at most, level alpha, noise sigma, the table's radii, and the
-    sampler's noise gap (0 for exact Bernoulli draws)."""
+    """What a scheme certifies: n_max samples at most, level alpha, noise sigma, the table's radii, the
+    sampler's noise gap (0 for exact Bernoulli draws), and the futility threshold: stop pursuing the next cell
+    once fixed-n CERTIFY would reach it with a chance below `predictive` (a stopping rule: never validity)."""
 
     n_max: int
     alpha: float
     sigma: float
     radii: tuple[float, ...]
     gap: float = 0.0
+    predictive: float = PREDICTIVE
     thresholds: np.ndarray = field(init=False, repr=False)  # p_k, see _thresholds
     fixed_n_counts: np.ndarray = field(init=False, repr=False)  # s_k, see _fixed_n_counts
 
@@ -100,6 +102,8 @@ class Plan:
         check_sigma(self.sigma)
         if self.n_max < 1 or not self.radii or min(self.radii) != 0:
             raise ValueError(f"need n_max >= 1 and radii starting at 0, got n_max={self.n_max}, radii={self.radii}")
+        if not 0 <= self.predictive < 1:
+            raise ValueError(f"the futility threshold must be in [0, 1) (0: never stop for futility), got {self.predictive}")
         self.radii = tuple(sorted(self.radii))
         self.thresholds = self._thresholds()
         self.fixed_n_counts = self._fixed_n_counts()
@@ -163,13 +167,13 @@ class Scheme:
                 t: int) -> None:
         """Record the running best lower bound (of the votes: the noise gap is subtracted here) of the active
         rows; stop those whose cell is the best one more samples could certify (`reachable`), or whose next
-        cell fixed-n CERTIFY would hardly reach (fixed_n_reach_chance < PREDICTIVE), or that reached n_max."""
+        cell fixed-n CERTIFY would hardly reach (fixed_n_reach_chance < plan.predictive), or that reached n_max."""
         state.p_a_lower[active] = np.maximum(state.p_a_lower[active], np.maximum(lower - plan.gap, 0.0))
         state.radius[active] = gaussian_radius(plan.sigma, state.p_a_lower[active])
         now = table_cell(state.radius[active], state.p_a_lower[active], plan.radii)
         settled = now >= reachable
         if self.predictive:
-            settled |= fixed_n_reach_chance(plan, state.successes[active], t, now) < PREDICTIVE
+            settled |= fixed_n_reach_chance(plan, state.successes[active], t, now) < plan.predictive
         index = np.flatnonzero(active)
         state.used[index] = t
         state.stopped[index[settled | (t >= plan.n_max)]] = True

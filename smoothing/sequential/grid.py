@@ -7,7 +7,6 @@ import numpy as np
 
 from smoothing.sequential import (
     GRID_SHARE,
-    PREDICTIVE,
     Plan,
     Scheme,
     State,
@@ -61,7 +60,7 @@ class Grid(Scheme):
         all_votes = successes + (plan.n_max - t)
         could = grid_log_evidence(all_votes, plan.n_max, thresholds) >= math.log(1 / sequential_level)
         could |= clopper_pearson_lower(all_votes, plan.n_max, final_level)[:, None] > thresholds[None, :]
-        settled = (cell >= leading_run(could)) | (fixed_n_reach_chance(plan, successes, t, cell) < PREDICTIVE)
+        settled = (cell >= leading_run(could)) | (fixed_n_reach_chance(plan, successes, t, cell) < plan.predictive)
         p_a_lower = np.where(cell >= 0, thresholds[np.maximum(cell, 0)] - plan.gap, 0.0)
         state.p_a_lower[index] = np.maximum(state.p_a_lower[index], p_a_lower)
         state.radius[index] = np.where(cell >= 0, np.asarray(plan.radii)[np.maximum(cell, 0)], 0.0)

@@ -52,6 +52,23 @@ def failures(scheme: Scheme, plan: Plan, p_a: float, repetitions: int, seed: int
 PLAN = Plan(2000, 0.05, 0.5, certification_grid(0.25, 0.5, 2000, 0.05))
 
 
+def test_the_futility_threshold_trades_samples_for_cells_never_validity():
+    """Plan.predictive only decides when pursuing the next cell stops: a higher threshold stops sooner and
+    certifies no more (on the same streams), and fails no more often than alpha allows (its 99.9 % binomial
+    quantile over the 1,000 certifications); outside [0, 1) it is refused."""
+    p_a = np.repeat([0.5, 0.6, 0.75, 0.9, 0.97], 200)
+    runs = {}
+    for threshold in (0.0, 0.02, 0.3):
+        plan = Plan(2000, 0.05, 0.5, certification_grid(0.25, 0.5, 2000, 0.05), predictive=threshold)
+        state, _ = simulate(create_scheme("grid"), plan, p_a, np.random.default_rng(7))
+        assert overclaims(state, p_a).sum() <= binom.ppf(0.999, len(p_a), plan.alpha)
+        runs[threshold] = state
+    assert runs[0.0].used.mean() > runs[0.02].used.mean() > runs[0.3].used.mean()
+    assert (runs[0.3].radius <= runs[0.0].radius).all()
+    with pytest.raises(ValueError, match="futility threshold must be in"):
+        Plan(2000, 0.05, 0.5, (0.0, 0.25), predictive=1.0)
+
+
 SETTINGS = [0.5, *PLAN.thresholds[1:4], PLAN.thresholds[2] * (1 - 1e-9), 0.93, 0.999]  # 1/2, boundaries, inside
 
 

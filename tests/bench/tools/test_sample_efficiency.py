@@ -59,7 +59,14 @@ def test_the_command_writes_tables_and_figure_and_refuses_a_missing_file(tmp_pat
     assert set(summary["dataset"]) == {"cifar10", "imagenet"} and set(summary["scheme"]) == {"fixed", "grid"}
     assert (tmp_path / "sample_efficiency.png").stat().st_size > 0 and "### imagenet" in (
         tmp_path / "sample_efficiency.md").read_text()
+    assert main(["sample-efficiency", "--images", "3", "--sigmas", "0.5", "--repetitions", "4", "--n", "1000",
+                 "--schemes", "grid", "--predictive", "0.02", "0.2", "--out", str(tmp_path / "sweep"),
+                 "--plots", str(tmp_path)]) == 0
+    sweep = pd.read_csv(tmp_path / "sweep" / "sample_efficiency.csv")
+    assert sorted(set(sweep["predictive"])) == [0.02, 0.2] and (tmp_path / "sample_efficiency_futility.png").is_file()
     capsys.readouterr()
+    assert main(["sample-efficiency", "--predictive", "1", "--out", str(tmp_path)]) == 2
+    assert "a futility threshold is a chance in [0, 1), got 1" in one_line_error(capsys)
     assert main(["sample-efficiency", "--results", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert "entries.csv.xz: no published logs" in one_line_error(capsys)
     assert main(["sample-efficiency", "--sigmas", "0.3", "--out", str(tmp_path)]) == 2
