@@ -218,13 +218,8 @@ def plot_sample_efficiency(summary: pd.DataFrame, out_dir: Path) -> list[Path]:
                 label = "every sigma" if scheme == "fixed" else f"{row['sigma']:g}"
                 trade_off.annotate(label, (100 * row["median_radius_loss"], row["saved"]), fontsize=7,
                                    xytext=(4, 3), textcoords="offset points")
-        trade_off.set_yscale("log")
-        trade_off.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
-        trade_off.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}x" if str(value)[0] in "25" else ""))
-        trade_off.set_xlabel("median radius loss against fixed n (%)")
-        trade_off.set_ylabel("samples saved (n_max / mean)")
-        trade_off.set_title(f"{dataset}: saving against radius loss (labels: sigma)", fontsize=9)
-        trade_off.grid(alpha=0.3, which="both")
+        _saving_axis(trade_off, "median radius loss against fixed n (%)",
+                     f"{dataset}: saving against radius loss (labels: sigma)")
         sigmas = sorted(frame["sigma"].unique())
         schemes = list(dict.fromkeys(frame["scheme"]))
         width = 0.8 / len(schemes)
@@ -271,12 +266,17 @@ def _futility_frontier(axis: plt.Axes, summary: pd.DataFrame, colours: dict[str,
         axis.plot([], [], marker, color="grey", markersize=4, linestyle="none", label=f"futility {threshold:g}")
     axis.legend(fontsize=7, loc="lower right")
     axis.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+    _saving_axis(axis, "cell changes against fixed n (%)", f"{dataset}: as the futility threshold varies (labels: sigma)")
+
+
+def _saving_axis(axis: plt.Axes, xlabel: str, title: str) -> None:
+    """A panel of samples saved (log scale, ticks as 5x, 10x, 20x, ...) against `xlabel`."""
     axis.set_yscale("log")
     axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
     axis.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}x" if str(value)[0] in "25" else ""))
-    axis.set_xlabel("cell changes against fixed n (%)")
+    axis.set_xlabel(xlabel)
     axis.set_ylabel("samples saved (n_max / mean)")
-    axis.set_title(f"{dataset}: as the futility threshold varies (labels: sigma)", fontsize=9)
+    axis.set_title(title, fontsize=9)
     axis.grid(alpha=0.3, which="both")
 
 
