@@ -26,6 +26,7 @@ from tabulate import tabulate
 
 from bench.commands import write_csv
 from bench.records import ABSTAIN, read_runs, run_files, run_label, suite_of_run
+from bench.tools.sample_efficiency import IMAGES_FILE
 from smoothing.datasets import dataset_info
 
 SUMMARY_FILE = "sequential_runs.csv"
@@ -134,7 +135,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--runs", default="results/runs", help="the runs folder")
     command.add_argument("--sequential", default="cifar10-jpeg-paper", help="the sequential suite whose run to report")
     command.add_argument("--fixed", default="cifar10-jpeg", help="a fixed-n suite of the same models ('' for none)")
-    command.add_argument("--simulated", default="results/sequential/sample_efficiency_images.csv",
+    command.add_argument("--simulated", default=f"results/sequential/{IMAGES_FILE}",
                          help="sample-efficiency's per-image file, for the figure ('' for none)")
     command.add_argument("--out", default="results/sequential", help="folder of the CSV and Markdown tables")
     command.add_argument("--plots", default="results/plots", help="folder of the figure")
