@@ -31,10 +31,12 @@ DESCRIPTION = ["kind", "source", "method", "variant", "group", "arch", "extra_da
                "sigma", "dataset", "n", "alpha", "images", "index_set", "restricted", "file"]
 
 
-def accuracy_interval(successes: int, images: int) -> tuple[float, float]:
-    """Two-sided Clopper-Pearson interval at CONFIDENCE for a fraction of `images`."""
+def accuracy_interval(successes, images: int):
+    """Two-sided Clopper-Pearson interval at CONFIDENCE for a fraction of `images`: two floats for a count,
+    two arrays for an array of counts."""
     tail = (1 - CONFIDENCE) / 2
-    return float(clopper_pearson_lower(successes, images, tail)), float(clopper_pearson_upper(successes, images, tail))
+    low, high = clopper_pearson_lower(successes, images, tail), clopper_pearson_upper(successes, images, tail)
+    return (float(low), float(high)) if np.ndim(successes) == 0 else (low, high)
 
 
 def radius_column(radius: float) -> str:
@@ -56,10 +58,11 @@ def row_set_record(rows: pd.DataFrame, radii: list[float]) -> dict:
     """Images, certified accuracy at each radius with its interval, and ACR of one row set."""
     images = len(rows)
     record = dict(images=images, acr=float((rows["radius"] * rows["correct"]).sum() / images))
-    for radius, accuracy in zip(radii, certified_accuracy(rows, radii)):
-        low, high = accuracy_interval(round(accuracy * images), images)
-        record.update({radius_column(radius): accuracy, f"{radius_column(radius)} low": low,
-                       f"{radius_column(radius)} high": high})
+    accuracies = certified_accuracy(rows, radii)
+    lows, highs = accuracy_interval(np.rint(np.array(accuracies) * images).astype(int), images)
+    for radius, accuracy, low, high in zip(radii, accuracies, lows, highs):
+        record.update({radius_column(radius): accuracy, f"{radius_column(radius)} low": float(low),
+                       f"{radius_column(radius)} high": float(high)})
     return record
 
 
@@ -111,8 +114,10 @@ def derived_row_sets(published: pd.DataFrame, per_sigma: pd.DataFrame) -> list[d
     records = []
     for first, name, kept, _ in placed_logs(published[(published["source"] + "/" + published["file"]).isin(chosen)]):
         p_a = p_a_from_radius(kept["radius"], first["sigma"], kept["predict"], first["printed_digits"])
+        distinct, inverse = np.unique(p_a, return_inverse=True)  # printed radii repeat: each pA once
         for certifier in ("gaussian", *DERIVED_CERTIFIERS):
-            radius = np.where(kept["predict"] >= 0, certified_radius(certifier, float(first["sigma"]), p_a), 0.0)
+            radius = certified_radius(certifier, float(first["sigma"]), distinct)[inverse.reshape(-1)]
+            radius = np.where(kept["predict"] >= 0, radius, 0.0)
             records.append(dict(benchmark=name, kind=DERIVED, group="", certifier=certifier, restricted=False,
                                 **published_description(first),
                                 **row_set_record(kept.assign(radius=radius), radii_of(name, first["dataset"]))))

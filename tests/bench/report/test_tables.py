@@ -1,10 +1,19 @@
 """Certified-accuracy tables of certify logs (bench.report.tables), the paper's published tables digit for digit."""
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.report.tables import accuracy_frame, latex_table, markdown_table, radius_grid, read_certify_log
+from bench.report.tables import (
+    accuracy_frame,
+    certified_accuracy,
+    latex_table,
+    markdown_table,
+    radius_grid,
+    read_certify_log,
+)
 
 PAPER_TABLES = {
     "cifar10": ("cifar10/resnet110", ["0.12", "0.25", "0.50", "1.00"], (0.25, 1.5, 0.25)),
@@ -67,3 +76,14 @@ def test_missing_log(tmp_path, capsys):
     assert main(["table", str(tmp_path / "absent.tsv")]) == 2
     assert "certify log not found" in capsys.readouterr().err
 
+
+
+def test_certified_accuracy_is_the_fraction_certified_at_each_radius():
+    """Binary search over the sorted radii equals counting directly; abstentions (NaN radius), wrong
+    predictions and a radius exactly at r are handled as the definition says; no rows give NaN."""
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame(dict(correct=rng.integers(0, 2, 300), radius=rng.choice([0.0, 0.25, 0.5, 0.7, np.nan], 300)))
+    radii = [0.0, 0.1, 0.25, 0.5, 0.6, 0.7, 1.0]
+    direct = [((rows["correct"] == 1) & (rows["radius"] >= r)).sum() / len(rows) for r in radii]
+    assert certified_accuracy(rows, radii) == direct
+    assert np.isnan(certified_accuracy(rows.iloc[:0], [0.0])).all()
