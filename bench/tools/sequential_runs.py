@@ -44,12 +44,13 @@ def grid_cells(rows: pd.DataFrame) -> np.ndarray:
 
 def suite_run(runs: pd.DataFrame, runs_dir: Path, suite: str) -> tuple[pd.DataFrame, str]:
     """The Gaussian rows of the one run of `suite` under runs_dir, and its sequential scheme ("" if fixed n)."""
-    labels = sorted({run_label(path) for path in run_files(runs_dir) if path.parent.name == suite})
+    files = run_files(runs_dir)
+    labels = sorted({run_label(path) for path in files if path.parent.name == suite})
     if len(labels) != 1:
-        known = ", ".join(sorted({path.parent.name for path in run_files(runs_dir)}))
+        known = ", ".join(sorted({path.parent.name for path in files}))
         raise ValueError(f"{runs_dir}: {len(labels)} runs of suite {suite!r} ({', '.join(labels) or 'none'}); "
                          f"name a suite with one run: {known}")
-    files = [path for path in run_files(runs_dir) if run_label(path) == labels[0]]
+    files = [path for path in files if run_label(path) == labels[0]]
     declared = suite_of_run(files[0])
     scheme = declared.scheme() if declared is not None else ""
     rows = runs[(runs["run"] == labels[0]) & (runs["certifier"] == "gaussian")]
