@@ -86,11 +86,12 @@ def plot_certified_accuracy(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
     for (dataset, run), frame in curves.groupby(["dataset", "run"], sort=True):
         colours = certifier_colours(sorted(frame["certifier"].unique()))
         own = frame[frame["model"] != ENVELOPE]
-        panels = [(f"{model}, sigma = {sigma:g}" if not pd.isna(sigma) else f"{model} (no noise)", group)
-                  for (model, sigma), group in own.groupby(["model", "sigma"], sort=True, dropna=False)]
-        counts = own.groupby(["model", "sigma"], sort=True, dropna=False)["images"].max().to_numpy()
-        if len(set(counts)) > 1:  # a run part way: each panel says how many images it holds
-            panels = [(f"{title} ({count} images)", group) for (title, group), count in zip(panels, counts)]
+        groups = list(own.groupby(["model", "sigma"], sort=True, dropna=False))
+        counts = [int(group["images"].max()) for _, group in groups]
+        part_way = len(set(counts)) > 1  # a run part way: each panel says how many images it holds
+        panels = [((f"{model}, sigma = {sigma:g}" if not pd.isna(sigma) else f"{model} (no noise)")
+                   + (f" ({count} images)" if part_way else ""), group)
+                  for ((model, sigma), group), count in zip(groups, counts)]
         panels.append(("envelope over all models and sigmas", frame[frame["model"] == ENVELOPE]))
         columns = min(3, len(panels))
         rows = -(-len(panels) // columns)
@@ -109,7 +110,7 @@ def plot_certified_accuracy(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
         images = int(own["images"].max())
         samples = sorted({int(n) for n in runs.loc[(runs["run"] == run) if "run" in runs else slice(None), "n"].dropna()})
         n_text = f"n = {samples[-1]:,}" if samples else "deterministic certifiers only"
-        figure.suptitle(f"Certified accuracy on {dataset}: {'up to ' if len(set(counts)) > 1 else ''}{images} test "
+        figure.suptitle(f"Certified accuracy on {dataset}: {'up to ' if part_way else ''}{images} test "
                         f"images, {n_text} ({run})", y=1.0)
         handles, labels = axes.flat[len(panels) - 1].get_legend_handles_labels()
         figure.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.04), frameon=False)

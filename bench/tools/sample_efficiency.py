@@ -43,6 +43,7 @@ from smoothing.sequential import (
     PREDICTIVE,
     Plan,
     certification_grid,
+    check_futility,
     create_scheme,
     overclaims,
     scheme_names,
@@ -177,9 +178,12 @@ def markdown_view(summary: pd.DataFrame) -> str:
 
 
 def futility_threshold(text: str) -> float:
+    """--predictive: a futility threshold (smoothing.sequential.check_futility)."""
     value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"a futility threshold is a chance in [0, 1), got {text}")
+    try:
+        check_futility(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return value
 
 

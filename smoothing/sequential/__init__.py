@@ -82,6 +82,12 @@ def table_cell(radius, p_a_lower, radii: Sequence[float]) -> np.ndarray:
     return np.where(p_a_lower < 0.5, -1, cells)
 
 
+def check_futility(predictive: float) -> None:
+    """A futility threshold is a chance in [0, 1); 0 never stops for futility."""
+    if not 0 <= predictive < 1:
+        raise ValueError(f"the futility threshold must be in [0, 1) (0: never stop for futility), got {predictive}")
+
+
 @dataclass
 class Plan:
     """What a scheme certifies: n_max samples at most, level alpha, noise sigma, the table's radii, the
@@ -102,8 +108,7 @@ class Plan:
         check_sigma(self.sigma)
         if self.n_max < 1 or not self.radii or min(self.radii) != 0:
             raise ValueError(f"need n_max >= 1 and radii starting at 0, got n_max={self.n_max}, radii={self.radii}")
-        if not 0 <= self.predictive < 1:
-            raise ValueError(f"the futility threshold must be in [0, 1) (0: never stop for futility), got {self.predictive}")
+        check_futility(self.predictive)
         self.radii = tuple(sorted(self.radii))
         self.thresholds = self._thresholds()
         self.fixed_n_counts = self._fixed_n_counts()

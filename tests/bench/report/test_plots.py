@@ -23,3 +23,28 @@ def test_every_timed_method_has_its_colour():
         timed |= set(frame["method"]) if "method" in frame else set()
     assert timed and timed <= set(METHOD_NAMES)
     assert named_colours(["ours"], list(METHOD_NAMES)) == {"ours": named_colours(list(METHOD_NAMES), list(METHOD_NAMES))["ours"]}
+
+
+def test_a_run_part_way_names_each_panels_images(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from bench.report import plots
+
+    def rows(model: str, sigma: float, images: int) -> list[dict]:
+        return [dict(dataset="cifar10", run="cpu", model=model, certifier="gaussian", sigma=sigma, n=1000,
+                     correct=1, radius=0.1 * (i + 1)) for i in range(images)]
+
+    titles = {}
+
+    def capture(figure, stem):
+        titles[stem.name] = [axis.get_title() for axis in figure.axes], figure.get_suptitle()
+        return []
+
+    monkeypatch.setattr(plots, "save", capture)
+    plots.plot_certified_accuracy(pd.DataFrame(rows("a", 0.25, 3) + rows("b", 0.5, 2)), tmp_path)
+    panels, heading = titles["certified_accuracy_cpu"]
+    assert panels[:2] == ["a, sigma = 0.25 (3 images)", "b, sigma = 0.5 (2 images)"]
+    assert heading.startswith("Certified accuracy on cifar10: up to 3 test images, n = 1,000")
+    plots.plot_certified_accuracy(pd.DataFrame(rows("a", 0.25, 3) + rows("b", 0.5, 3)), tmp_path / "whole")
+    panels, heading = titles["certified_accuracy_cpu"]
+    assert panels[:2] == ["a, sigma = 0.25", "b, sigma = 0.5"] and "up to" not in heading

@@ -66,7 +66,7 @@ def test_the_command_writes_tables_and_figure_and_refuses_a_missing_file(tmp_pat
     assert sorted(set(sweep["predictive"])) == [0.02, 0.2] and (tmp_path / "sample_efficiency_futility.png").is_file()
     capsys.readouterr()
     assert main(["sample-efficiency", "--predictive", "1", "--out", str(tmp_path)]) == 2
-    assert "a futility threshold is a chance in [0, 1), got 1" in one_line_error(capsys)
+    assert "the futility threshold must be in [0, 1) (0: never stop for futility), got 1.0" in one_line_error(capsys)
     assert main(["sample-efficiency", "--results", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert "entries.csv.xz: no published logs" in one_line_error(capsys)
     assert main(["sample-efficiency", "--sigmas", "0.3", "--out", str(tmp_path)]) == 2
