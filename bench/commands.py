@@ -49,7 +49,7 @@ def batch_size(text: str) -> int | str:
 
 
 def scheme_or_false(text: str) -> bool | str:
-    """--sequential: false, true (the staged scheme) or a scheme's name."""
+    """--sequential: false, true (the recommended scheme, smoothing.sequential.RECOMMENDED) or a scheme's name."""
     return {"true": True, "false": False}.get(text.lower(), text)
 
 

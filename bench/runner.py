@@ -197,6 +197,8 @@ def _run_settings(suite: Suite, run_id: str, checkpoints: dict[str, str]) -> dic
     settings = {"suite_text": suite.text, "run_id": run_id, "checkpoint_sha256": checkpoints}
     if suite.overrides:
         settings["overrides"] = suite.overrides
+    if suite.sequential is True:  # what `true` means may change with the recommendation: record the scheme
+        settings["scheme"] = suite.scheme()
     return settings
 
 

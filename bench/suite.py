@@ -21,7 +21,7 @@ from smoothing.certifiers import SAMPLING, create_certifier
 from smoothing.core import check_sample_sizes
 from smoothing.datasets import dataset_info, selected_positions
 from smoothing.sampler import FastPath
-from smoothing.sequential import create_scheme, scheme_names
+from smoothing.sequential import RECOMMENDED, create_scheme, scheme_names
 from smoothing.statistics import check_alpha, check_sigma
 
 OVERRIDABLE = ("dataset", "split", "skip", "max", "certifiers", "n0", "n", "alpha", "batch", "precision",
@@ -88,7 +88,7 @@ class Suite:
     precision: str = setting("fp32", "fp32, or bf16/fp16 (certify the reduced-precision base classifier)", str)
     channels_last: bool = setting(False, "channels_last memory format", bool)
     compile: bool = setting(False, "torch.compile the base classifier (CUDA graphs on a GPU)", bool)
-    sequential: bool | str = setting(False, "a sequential scheme (smoothing.sequential; true: staged): stop an image "
+    sequential: bool | str = setting(False, f"a sequential scheme (smoothing.sequential; true: {RECOMMENDED}): stop an image "
                                      "once its table cell is settled", scheme_or_false)
     seed: int = setting(0, "seed of each image's noise, with its index", non_negative_int)
     text: str = field(default="", repr=False)  # the TOML file as written
@@ -155,7 +155,7 @@ class Suite:
             certifier = create_certifier(name)  # unknown names fail here, before any work
             if self.sequential and certifier.kind == SAMPLING and certifier.needs_scores:
                 raise ValueError(f"certifier {name} needs the softmax scores of a full sampling pass; it cannot "
-                                 "run with sequential = true")
+                                 "run sequentially (sequential = false)")
 
     def model_specs(self) -> list[ModelSpec]:
         """Each model's spec (registered, or inline with its checkpoint): unknown names fail here."""
@@ -166,10 +166,10 @@ class Suite:
         return model.get("certifiers", self.certifiers)
 
     def scheme(self) -> str | None:
-        """The sequential scheme's name, None for fixed-n CERTIFY (`sequential = true` is the staged scheme)."""
+        """The sequential scheme's name, None for fixed-n CERTIFY (`sequential = true`: the recommended scheme)."""
         if self.sequential is False:
             return None
-        name = "staged" if self.sequential is True else self.sequential
+        name = RECOMMENDED if self.sequential is True else self.sequential
         create_scheme(name)  # unknown names fail here, with the known ones
         return name
 

@@ -23,7 +23,7 @@ from smoothing.checkpoints import checkpoint_sha256, load_checkpoint
 from smoothing.core import Smooth, check_sample_sizes
 from smoothing.datasets import create_dataset, dataset_info, dataset_names
 from smoothing.sampler import image_seed
-from smoothing.sequential import certification_grid, certify_sequential, create_scheme, scheme_names
+from smoothing.sequential import RECOMMENDED, certification_grid, certify_sequential, create_scheme, scheme_names
 from smoothing.statistics import check_alpha
 
 COLUMNS = ["method", "idx", "label", "predict", "radius", "correct", "samples", "seconds"]
@@ -84,7 +84,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     savings.add_argument("--sigma", type=positive_float, default=0.25)
     savings.add_argument("--images", type=positive_int, default=20, help="certify this many images")
     add_setting_flags(savings, ["skip", "n0", "n", "alpha", "batch", "seed"])
-    savings.add_argument("--scheme", default="grid", help=f"sequential scheme ({', '.join(scheme_names())})")
+    savings.add_argument("--scheme", default=RECOMMENDED, help=f"sequential scheme ({', '.join(scheme_names())})")
     savings.add_argument("--out", required=True, help="TSV file of per-image rows (resumed if it exists)")
     savings.add_argument("--overwrite", action="store_true", help="start again instead of resuming --out")
     savings.set_defaults(handler=sequential_savings_command)

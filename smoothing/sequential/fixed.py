@@ -19,6 +19,5 @@ class Fixed(Scheme):
 
     def update(self, plan: Plan, state: State, t: int) -> None:
         active = ~state.stopped
-        state.level = plan.alpha
         lower = clopper_pearson_lower(state.successes[active], t, plan.alpha)
         self._settle(plan, state, active, lower, np.full(active.sum(), 10**9), t)

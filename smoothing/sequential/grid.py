@@ -55,7 +55,6 @@ class Grid(Scheme):
         if t >= plan.n_max:  # the last look: Clopper-Pearson at the rest of alpha may certify more
             final_lower = clopper_pearson_lower(successes, t, final_level)
             cell = np.maximum(cell, (final_lower[:, None] > thresholds[None, :]).sum(axis=1) - 1)
-        state.level = sequential_level
         # The best cell reachable: the thresholds n_max all-cA samples would let the test or the final bound pass.
         all_votes = successes + (plan.n_max - t)
         could = grid_log_evidence(all_votes, plan.n_max, thresholds) >= math.log(1 / sequential_level)

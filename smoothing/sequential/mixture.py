@@ -13,7 +13,6 @@ class Mixture(Scheme):
 
     def update(self, plan: Plan, state: State, t: int) -> None:
         active = ~state.stopped
-        state.level = plan.alpha
         successes = state.successes[active]
         lower = mixture_lower_bound(successes, t, plan.alpha)
         best_lower = mixture_lower_bound(successes + (plan.n_max - t), plan.n_max, plan.alpha)

@@ -29,7 +29,6 @@ class Staged(Scheme):
     def update(self, plan: Plan, state: State, t: int) -> None:
         active = ~state.stopped
         level = self.levels(plan)[self.looks(plan).index(t)]
-        state.level = level
         successes = state.successes[active]
         lower = clopper_pearson_lower(successes, t, level)
         best_lower = clopper_pearson_lower(plan.n_max, plan.n_max, self.levels(plan)[-1])

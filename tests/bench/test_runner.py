@@ -526,3 +526,19 @@ def test_sequential_suite_records_samples_used(suite, tmp_path):
     assert gaussian["radius"].isin([0.25 * k for k in range(20)]).all()  # the grid scheme certifies grid radii
     assert math.isfinite(gaussian["radius"].max())
 
+
+def test_sequential_true_runs_the_recommended_scheme_and_a_run_resumes_only_with_it(suite, tmp_path):
+    from bench.tsv import read_settings, settings_path
+    from smoothing.sequential import RECOMMENDED
+
+    chosen = suite.with_overrides(dict(sequential=True, certifiers=["gaussian"], n=2000, batch=500, skip=250))
+    assert chosen.scheme() == RECOMMENDED == "grid"
+    path = run_suite(chosen, tmp_path / "runs", device="cpu")
+    assert read_settings(path)["scheme"] == RECOMMENDED
+    certified = read_run(path).query("predict >= 0")["radius"]
+    assert len(certified) and certified.isin([0.25 * k for k in range(20)]).all()  # grid radii: the grid scheme ran
+    # a run started when `true` meant another scheme is not continued with this one
+    settings_path(path).write_text(json.dumps(dict(read_settings(path), scheme="staged")))
+    with pytest.raises(ValueError, match="written with other settings"):
+        run_suite(chosen, tmp_path / "runs", device="cpu")
+

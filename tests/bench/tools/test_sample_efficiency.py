@@ -7,12 +7,13 @@ from bench.published import read_published
 from bench.published.cohen2019 import cohen2019_rows
 from bench.tools.sample_efficiency import (
     SUMMARY_COLUMNS,
+    SUMMARY_FILE,
     fixed_n_cell,
     oracle_samples,
     reference_p_a,
     sample_efficiency,
 )
-from smoothing.sequential import Plan, certification_grid, table_cell
+from smoothing.sequential import RECOMMENDED, Plan, certification_grid, table_cell
 from smoothing.statistics import clopper_pearson_lower, gaussian_radius
 from tests.helpers import REPOSITORY, one_line_error
 
@@ -71,3 +72,14 @@ def test_the_command_writes_tables_and_figure_and_refuses_a_missing_file(tmp_pat
     assert "entries.csv.xz: no published logs" in one_line_error(capsys)
     assert main(["sample-efficiency", "--sigmas", "0.3", "--out", str(tmp_path)]) == 2
     assert "choose among cifar10 0.12, cifar10 0.25" in one_line_error(capsys)
+
+
+def test_the_recommended_scheme_saves_the_most_of_those_within_one_percent_of_cells_everywhere():
+    """`sequential = true` (smoothing.sequential.RECOMMENDED) is the scheme that, of those changing at most 1 %
+    of table cells in every committed setting, saves the most samples in each setting."""
+    summary = pd.read_csv(REPOSITORY / "results" / "sequential" / SUMMARY_FILE)
+    sequential = summary[summary["scheme"] != "fixed"]
+    within = sequential.groupby("scheme")["cell_changes"].max() <= 0.01
+    eligible = sequential[sequential["scheme"].isin(within[within].index)]
+    best = eligible.loc[eligible.groupby(["dataset", "sigma"])["saved"].idxmax(), "scheme"]
+    assert len(best) == summary.groupby(["dataset", "sigma"]).ngroups and set(best) == {RECOMMENDED}
