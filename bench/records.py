@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bench.suite import Suite
 
 CERTIFY_COLUMNS = ["idx", "label", "predict", "radius", "correct", "time"]  # the reference's certify log
+SEQUENTIAL_CERTIFY_COLUMNS = [*CERTIFY_COLUMNS, "n"]  # `certify --sequential`: also the samples each image used
 PREDICT_COLUMNS = ["idx", "label", "predict", "correct", "time"]  # the reference's predict log
 RUN_COLUMNS = ["suite", "dataset", "model", "train_sigma", "certifier", "sigma", "idx", "label", "predict",
                "radius", "correct", "n0", "n", "alpha", "seconds", "device", "precision", "channels_last", "compile",

@@ -27,6 +27,7 @@ from bench.records import (
     CERTIFY_COLUMNS,
     PREDICT_COLUMNS,
     RUN_COLUMNS,
+    SEQUENTIAL_CERTIFY_COLUMNS,
     check_rows,
     encode_row,
     format_radius,
@@ -232,6 +233,10 @@ def import_certify_logs(suite: Suite, logs: Sequence[str | Path], device: str, v
             logged = certify_suite(settings)
         except ValueError as error:
             raise ValueError(f"{settings_path(log)}: {error}") from error
+        if logged.scheme() or suite.scheme():
+            raise ValueError(f"{log}: import-certify takes fixed-n certify logs into a fixed-n suite (each row's n is "
+                             f"the suite's); this log's scheme is {logged.scheme() or 'fixed n'}, suite {suite.name}'s "
+                             f"{suite.scheme() or 'fixed n'}; certify a sequential suite with smoothbench run")
         logged_values = {key: getattr(logged, key) for key in SETTINGS_OF_A_CERTIFY_LOG}
         logged_values["seed"] = settings["seed"]  # None: no per-image seed, so not the suite's noise
         differ = [key for key, value in logged_values.items() if value != getattr(suite, key)]
@@ -296,7 +301,9 @@ def _row(common: dict, certifier: str, sigma: float | None, prediction: int, rad
 
 # --- The commands: run (a suite), certify and predict (the reference's, as one-model suites), import-certify.
 
-CERTIFY_FLAGS = ["split", "skip", "max", "n0", "n", "alpha", "batch", "seed", "precision", "channels_last", "compile"]
+CERTIFY_FLAGS = ["split", "skip", "max", "n0", "n", "alpha", "batch", "seed", "precision", "channels_last", "compile",
+                 "sequential"]
+CERTIFY_ONLY = ("n0", "sequential")  # the flags predict does not take
 SUMMARY_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -343,7 +350,12 @@ def certify_settings(args: argparse.Namespace) -> dict[str, Any]:
                     outfile=args.outfile, arch=args.arch, split=args.split, data_root=args.data_root, batch=args.batch,
                     skip=args.skip, max=args.max, N=args.n, alpha=args.alpha, seed=args.seed, precision=args.precision,
                     channels_last=args.channels_last, compile=args.compile)
-    return settings if args.command == "predict" else dict(settings, N0=args.n0)
+    if args.command == "predict":
+        return settings
+    settings["N0"] = args.n0
+    if args.sequential:  # recorded by name (`true` may come to mean another scheme); absent for fixed n
+        settings["sequential"] = certify_suite(dict(settings, sequential=args.sequential)).scheme()
+    return settings
 
 
 def evaluate_log_command(args: argparse.Namespace) -> None:
@@ -363,16 +375,21 @@ def evaluate_log_command(args: argparse.Namespace) -> None:
     if batch == "auto":
         batch = auto_batch_size(model, info.input_shape, suite.fast_path())
         print(f"batch size: {batch} (auto, cached in {cache_path()})", file=sys.stderr)
-    certifying = args.command == "certify"
+    certifying, scheme = args.command == "certify", suite.scheme()
+    grid = certification_grid(info.cell_step, args.sigma, args.n, args.alpha) if scheme else ()
 
-    def evaluate(x: torch.Tensor) -> list:
+    def evaluate(x: torch.Tensor) -> tuple[list, list]:
+        """The row's fields after the label, and those after the time (the samples a sequential scheme used)."""
+        if scheme:
+            certificate = certify_sequential(smoothed, x, args.n0, args.n, args.alpha, batch, radii=grid, scheme=scheme)
+            return [certificate.prediction, format_radius(certificate.radius)], [certificate.n]
         if certifying:
             prediction, radius = smoothed.certify(x, args.n0, args.n, args.alpha, batch)
-            return [prediction, format_radius(radius)]
-        return [smoothed.predict(x, args.n, args.alpha, batch)]
+            return [prediction, format_radius(radius)], []
+        return [smoothed.predict(x, args.n, args.alpha, batch)], []
 
     dataset = create_dataset(args.dataset, args.split, args.data_root)
-    columns = CERTIFY_COLUMNS if certifying else PREDICT_COLUMNS
+    columns = SEQUENTIAL_CERTIFY_COLUMNS if scheme else CERTIFY_COLUMNS if certifying else PREDICT_COLUMNS
     with ResumableTSV(args.outfile, columns, settings, args.overwrite) as out:
         for (position, idx), _ in pending_units(selected_images(dataset, suite.skip, suite.max), out,
                                                 lambda image: [image[1]], args.command):
@@ -380,9 +397,9 @@ def evaluate_log_command(args: argparse.Namespace) -> None:
             if args.seed is not None:
                 smoothed.manual_seed(image_seed(args.seed, idx))
             started = time.perf_counter()
-            prediction, *rest = evaluate(x)
+            (prediction, *rest), after = evaluate(x)
             seconds = time.perf_counter() - started
-            out.write([idx, label, prediction, *rest, int(prediction == label), f"{seconds:.4f}"])
+            out.write([idx, label, prediction, *rest, int(prediction == label), f"{seconds:.4f}", *after])
     if certifying:
         print(certified_accuracy_summary(args.outfile))
 
@@ -407,7 +424,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         command.add_argument("--data-root", help="data folder (default: $SMOOTHBENCH_DATA, $IMAGENET_DIR)")
         command.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:K")
         command.add_argument("--overwrite", action="store_true", help="start again instead of resuming outfile")
-        add_setting_flags(command, [flag for flag in CERTIFY_FLAGS if name == "certify" or flag != "n0"],
+        add_setting_flags(command, [flag for flag in CERTIFY_FLAGS if name == "certify" or flag not in CERTIFY_ONLY],
                           defaults=dict(seed=None))  # the reference draws unseeded noise unless told
         command.set_defaults(handler=evaluate_log_command)
 

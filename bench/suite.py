@@ -287,4 +287,4 @@ def certify_suite(settings: Mapping[str, Any]) -> Suite:
                  split=settings["split"], skip=settings["skip"], max=settings["max"], n0=settings.get("N0", 1),
                  n=settings["N"], alpha=settings["alpha"], batch=settings["batch"], precision=settings["precision"],
                  channels_last=settings["channels_last"], compile=settings["compile"],
-                 seed=0 if settings["seed"] is None else settings["seed"])
+                 seed=0 if settings["seed"] is None else settings["seed"], sequential=settings.get("sequential", False))

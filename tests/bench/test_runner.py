@@ -45,6 +45,31 @@ def test_certify_writes_reference_columns(checkpoint, tmp_path):
         assert float(row["radius"]) >= 0 and (row["predict"] != "-1" or row["radius"] == "0.0")
 
 
+def test_sequential_certify_adds_the_samples_used_and_import_certify_refuses_it(suite, tmp_path, capsys):
+    """`certify --sequential true` certifies each image with the recommended scheme and writes the reference's
+    columns plus n; the scheme is recorded by name (a fixed-n log records none); import-certify, whose rows take
+    the suite's n, refuses such a log."""
+    from bench.records import SEQUENTIAL_CERTIFY_COLUMNS
+
+    checkpoint, log = str(suite.model_specs()[0].checkpoint), tmp_path / "sequential.tsv"
+    common = ["--N0", "10", "--alpha", "0.01", "--batch", "500", "--skip", "250", "--seed", "3", "--device", "cpu"]
+    assert main(["certify", "cifar10-embedded", checkpoint, "0.25", str(log), "--N", "2000", "--sequential", "true",
+                 *common]) == 0
+    rows = read_rows(log)
+    assert list(rows[0]) == SEQUENTIAL_CERTIFY_COLUMNS and len(rows) == 2
+    used = [int(row["n"]) for row in rows]
+    assert all(1 <= n <= 2000 for n in used) and min(used) < 2000  # the random net votes one class: settled early
+    assert all(float(row["radius"]) in [0.25 * k for k in range(20)] for row in rows if row["predict"] != "-1")
+    assert json.loads(Path(f"{log}.settings.json").read_text())["sequential"] == "grid"
+    fixed = tmp_path / "fixed.tsv"
+    assert main(["certify", "cifar10-embedded", checkpoint, "0.25", str(fixed), "--N", "60", *common]) == 0
+    assert "sequential" not in json.loads(Path(f"{fixed}.settings.json").read_text())  # older logs still resume
+    capsys.readouterr()
+    assert main(["import-certify", str(tmp_path / "tiny.toml"), str(log), "--device-name", "x", "--code-version", "y",
+                 "--run-id", "z", "--results", str(tmp_path / "r")]) == 2
+    assert "import-certify takes fixed-n certify logs into a fixed-n suite" in one_line_error(capsys)
+
+
 def test_seeded_certify_repeats_and_resumes(checkpoint, tmp_path):
     full, killed = tmp_path / "full.tsv", tmp_path / "killed.tsv"
     certify_every_other(checkpoint, full)
