@@ -41,7 +41,7 @@ from bench.records import (
     shard_of,
 )
 from bench.report.tables import certified_accuracy, markdown_table, read_certify_log, run_accuracy_frame
-from bench.suite import OVERRIDABLE, Suite, certify_suite, check_name, load_suite, suite_names
+from bench.suite import OVERRIDABLE, Suite, certify_suite, check_name, load_suite, scheme_name, suite_names
 from bench.tsv import ResumableTSV, read_settings, settings_path
 from smoothing.architectures import architecture_names
 from smoothing.batch_size import auto_batch_size, cache_path
@@ -110,7 +110,7 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
     data = create_dataset(suite.dataset, suite.split, data_root)
     info = dataset_info(suite.dataset)
     images = selected_images(data, suite.skip, suite.max)
-    fast_path = suite.fast_path()
+    fast_path, scheme = suite.fast_path(), suite.scheme()
     common = _common_fields(suite, device_name(torch_device), version)
     path = run_path(results_dir, suite.name, run_id, shard.suffix())
     _check_process_count(path, run_id, shard)
@@ -148,10 +148,10 @@ def run_suite(suite: Suite, results_dir: str | Path = "results/runs", run_id: st
                 row["label"] = label
                 if todo:
                     smoothed[sigma].manual_seed(image_seed(suite.seed, idx))
-                    if suite.scheme():
+                    if scheme:
                         grid = certification_grid(info.cell_step, sigma, suite.n, suite.alpha)
                         certificate = certify_sequential(smoothed[sigma], x, suite.n0, suite.n, suite.alpha, batch,
-                                                         radii=grid, scheme=suite.scheme())
+                                                         radii=grid, scheme=scheme)
                     else:
                         certificate = smoothed[sigma].certify_batch(
                             x[None], suite.n0, suite.n, suite.alpha, batch,
@@ -223,7 +223,7 @@ def import_certify_logs(suite: Suite, logs: Sequence[str | Path], device: str, v
     data = create_dataset(suite.dataset, suite.split, data_root)
     labels = {idx: label_of(data, position) for position, idx in selected_images(data, suite.skip, suite.max)}
     common = dict(_common_fields(suite, device, version), batch=suite.batch)
-    imports, sources = [], {}
+    imports, sources, scheme = [], {}, suite.scheme()
     for log in map(Path, logs):
         settings = read_settings(log)
         if not isinstance(settings, dict) or settings.get("command") != "certify":
@@ -233,10 +233,10 @@ def import_certify_logs(suite: Suite, logs: Sequence[str | Path], device: str, v
             logged = certify_suite(settings)
         except ValueError as error:
             raise ValueError(f"{settings_path(log)}: {error}") from error
-        if logged.scheme() or suite.scheme():
+        if logged.scheme() or scheme:
             raise ValueError(f"{log}: import-certify takes fixed-n certify logs into a fixed-n suite (each row's n is "
                              f"the suite's); this log's scheme is {logged.scheme() or 'fixed n'}, suite {suite.name}'s "
-                             f"{suite.scheme() or 'fixed n'}; certify a sequential suite with smoothbench run")
+                             f"{scheme or 'fixed n'}; certify a sequential suite with smoothbench run")
         logged_values = {key: getattr(logged, key) for key in SETTINGS_OF_A_CERTIFY_LOG}
         logged_values["seed"] = settings["seed"]  # None: no per-image seed, so not the suite's noise
         differ = [key for key, value in logged_values.items() if value != getattr(suite, key)]
@@ -354,7 +354,7 @@ def certify_settings(args: argparse.Namespace) -> dict[str, Any]:
         return settings
     settings["N0"] = args.n0
     if args.sequential:  # recorded by name (`true` may come to mean another scheme); absent for fixed n
-        settings["sequential"] = certify_suite(dict(settings, sequential=args.sequential)).scheme()
+        settings["sequential"] = scheme_name(args.sequential)
     return settings
 
 

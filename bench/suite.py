@@ -166,12 +166,8 @@ class Suite:
         return model.get("certifiers", self.certifiers)
 
     def scheme(self) -> str | None:
-        """The sequential scheme's name, None for fixed-n CERTIFY (`sequential = true`: the recommended scheme)."""
-        if self.sequential is False:
-            return None
-        name = RECOMMENDED if self.sequential is True else self.sequential
-        create_scheme(name)  # unknown names fail here, with the known ones
-        return name
+        """The sequential scheme this suite certifies with (scheme_name), None for fixed n."""
+        return scheme_name(self.sequential)
 
     def fast_path(self) -> FastPath:
         return FastPath(self.precision, self.channels_last, self.compile)
@@ -270,6 +266,16 @@ def model_spec(entry: dict) -> ModelSpec:
 
 CERTIFY_SETTINGS = ("command", "base_classifier", "dataset", "sigma", "split", "skip", "max", "N", "alpha", "batch",
                     "precision", "channels_last", "compile", "seed")  # what certify and predict record of their flags
+
+
+def scheme_name(sequential: bool | str) -> str | None:
+    """The sequential scheme a `sequential` setting names: None for fixed-n CERTIFY (false), the recommended
+    scheme for true, else the name itself; unknown names fail here, with the known ones."""
+    if sequential is False:
+        return None
+    name = RECOMMENDED if sequential is True else sequential
+    create_scheme(name)
+    return name
 
 
 def certify_suite(settings: Mapping[str, Any]) -> Suite:
