@@ -88,13 +88,13 @@ def pending_units(units: Sequence[U], out: ResumableTSV, keys: Callable[[U], lis
                   ) -> Iterator[tuple[U, list[Hashable]]]:
     """The resumable per-image loop of every command (certify, predict, run, sequential-savings): each unit
     of work with the keys of its rows not yet in `out`, skipping finished units, under a progress bar that
-    counts them as done."""
-    progress = tqdm(total=len(units), desc=description, unit="image", file=sys.stderr)
+    starts at the finished count, so its rate and time left are those of this process's work."""
+    pending = [(unit, todo) for unit in units if (todo := [key for key in keys(unit) if key not in out.done])]
+    progress = tqdm(total=len(units), initial=len(units) - len(pending), desc=description, unit="image",
+                    file=sys.stderr)
     with progress:
-        for unit in units:
-            todo = [key for key in keys(unit) if key not in out.done]
-            if todo:
-                yield unit, todo
+        for unit, todo in pending:
+            yield unit, todo
             progress.update()
 
 

@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from bench.cli import main
 from bench.migrations import lower_for_float32_noise
 from bench.models.cifar10_jpeg_zoo import CHECKPOINTS
 from bench.records import RADIUS_DIGITS, RUN_COLUMNS, format_radius, read_run
-from bench.runner import import_certify_logs, run_suite
+from bench.runner import import_certify_logs, pending_units, run_suite
 from bench.suite import load_suite, model_spec
 from smoothing.architectures import create_architecture
 from smoothing.checkpoints import save_checkpoint
@@ -448,6 +449,17 @@ def test_suite_end_to_end(suite, tmp_path):
         radii = group.set_index("certifier").radius
         assert radii["pixeldp"] <= radii["li-renyi"] <= radii["gaussian"]
     assert frame[frame.certifier == "lipschitz-margin"].sigma.isna().all()
+
+
+def test_a_resumed_loop_yields_only_unfinished_images_and_its_bar_starts_at_the_finished_count(capsys):
+    """The bar counts finished images as done before it starts, so its rate and time left are the new work's.
+    Counted as they were skipped, a run resumed after 144 images showed 1.5 images/s and 4 minutes left for
+    hours of work."""
+    out = types.SimpleNamespace(done={0, 1, 3})
+    pending = list(pending_units(range(5), out, lambda unit: [unit], "resumed"))
+    assert pending == [(2, [2]), (4, [4])]
+    bar = capsys.readouterr().err
+    assert "3/5" in bar.split("\r")[1] and "5/5" in bar and "0/5" not in bar
 
 
 def test_resume_after_a_kill_loses_and_duplicates_nothing(suite, tmp_path):
