@@ -40,8 +40,9 @@ def save(figure: plt.Figure, stem: Path) -> list[Path]:
 def certified_curves(runs: pd.DataFrame) -> pd.DataFrame:
     """Tidy curves: certified accuracy at each radius of a fine grid shared by a dataset's runs, per
     (dataset, run, model, certifier, sigma); for each (dataset, run, certifier) also the envelope over the
-    models and sigmas (model = sigma = 'envelope'). Rows without a run column are one run. Deterministic
-    certifiers (no sigma) have sigma NaN."""
+    models and sigmas that hold all of the run's images (model = sigma = 'envelope'): a curve of a run part way
+    is over other images, so it stays out. Rows without a run column are one run. Deterministic certifiers
+    (no sigma) have sigma NaN."""
     runs = runs if "run" in runs.columns else runs.assign(run="run")
     rows = []
     for dataset, runs_of_dataset in runs.groupby("dataset"):
@@ -51,7 +52,8 @@ def certified_curves(runs: pd.DataFrame) -> pd.DataFrame:
             rows += [dict(dataset=dataset, run=run, model=model, certifier=certifier, sigma=sigma, images=len(group),
                           radius=r, accuracy=a) for r, a in zip(grid, certified_accuracy(group, grid))]
     curves = pd.DataFrame(rows)
-    envelope = (curves.groupby(["dataset", "run", "certifier", "radius"], as_index=False)
+    whole = curves["images"] == curves.groupby(["dataset", "run"])["images"].transform("max")
+    envelope = (curves[whole].groupby(["dataset", "run", "certifier", "radius"], as_index=False)
                 .agg(accuracy=("accuracy", "max"), images=("images", "max"))
                 .assign(model=ENVELOPE, sigma=ENVELOPE))
     return pd.concat([curves, envelope], ignore_index=True)
@@ -92,7 +94,9 @@ def plot_certified_accuracy(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
         panels = [((f"{model}, sigma = {sigma:g}" if not pd.isna(sigma) else f"{model} (no noise)")
                    + (f" ({count} images)" if part_way else ""), group)
                   for ((model, sigma), group), count in zip(groups, counts)]
-        panels.append(("envelope over all models and sigmas", frame[frame["model"] == ENVELOPE]))
+        images = max(counts)
+        panels.append((f"envelope over the models and sigmas with {images} images" if part_way
+                       else "envelope over all models and sigmas", frame[frame["model"] == ENVELOPE]))
         columns = min(3, len(panels))
         rows = -(-len(panels) // columns)
         figure, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.4 * rows), squeeze=False,
@@ -107,7 +111,6 @@ def plot_certified_accuracy(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
             axis.set_xlabel("l2 radius r")
         for axis in axes[:, 0]:
             axis.set_ylabel("certified accuracy")
-        images = int(own["images"].max())
         samples = sorted({int(n) for n in runs.loc[(runs["run"] == run) if "run" in runs else slice(None), "n"].dropna()})
         n_text = f"n = {samples[-1]:,}" if samples else "deterministic certifiers only"
         figure.suptitle(f"Certified accuracy on {dataset}: {'up to ' if part_way else ''}{images} test "
