@@ -454,7 +454,7 @@ def test_suite_end_to_end(suite, tmp_path):
 def test_a_resumed_loop_yields_only_unfinished_images_and_its_bar_starts_at_the_finished_count(capsys):
     """The bar counts finished images as done before it starts, so its rate and time left are the new work's.
     Counted as they were skipped, a run resumed after 144 images showed 1.5 images/s and 4 minutes left for
-    hours of work."""
+    about 1.4 hours of work."""
     out = types.SimpleNamespace(done={0, 1, 3})
     pending = list(pending_units(range(5), out, lambda unit: [unit], "resumed"))
     assert pending == [(2, [2]), (4, [4])]
